@@ -1,0 +1,130 @@
+"""The LightningModule: a recurrent backbone, a linear head on the last step, MSE loss."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from typing import Any
+
+import lightning as L
+from torch import Tensor, nn
+from torch.optim import Optimizer
+from torchmetrics import MeanAbsoluteError, MeanSquaredError, MetricCollection, R2Score
+
+CHECKPOINT_KEY = "rnnlab"  # marks our checkpoints and holds the run's plain-dict config
+
+
+def _metrics(prefix: str) -> MetricCollection:
+    return MetricCollection(
+        {
+            "mse": MeanSquaredError(),
+            "rmse": MeanSquaredError(squared=False),
+            "mae": MeanAbsoluteError(),
+            "r2": R2Score(),
+        },
+        prefix=prefix,
+    )
+
+
+class Forecaster(L.LightningModule):
+    """Predicts the next value of a series from a window of ``seq_len`` past values.
+
+    Args:
+        backbone: any module mapping ``[B, L, F]`` to ``[B, L, output_size]`` and exposing
+            ``output_size`` (see ``rnnlab.models.backbones``).
+        optimizer: a partial taking the parameters (``_partial_: true`` in the config).
+        scheduler: optional partial taking the optimizer; if it accepts ``total_steps`` the
+            number of scheduler steps in the run is filled in.
+        scheduler_interval: ``step`` (every optimizer step) or ``epoch``.
+
+    Only plain values go into ``hparams``: modules and partials are excluded, so every
+    checkpoint loads with ``torch.load(path, weights_only=True)``.
+    """
+
+    def __init__(
+        self,
+        backbone: nn.Module,
+        optimizer: Callable[..., Optimizer],
+        scheduler: Callable[..., Any] | None = None,
+        scheduler_interval: str = "step",
+    ) -> None:
+        super().__init__()
+        if scheduler_interval not in ("step", "epoch"):
+            raise ValueError(
+                f"model.scheduler_interval={scheduler_interval!r}: use 'step' or 'epoch'"
+            )
+        # logger=False: train.py logs the whole flat config with the final metrics instead.
+        self.save_hyperparameters(ignore=["backbone", "optimizer", "scheduler"], logger=False)
+        self.backbone = backbone
+        self.head = nn.Linear(backbone.output_size, 1)
+        self.optimizer_factory = optimizer
+        self.scheduler_factory = scheduler
+        self.scheduler_interval = scheduler_interval
+        self.loss_fn = nn.MSELoss()
+        self.train_metrics = _metrics("train/")
+        self.val_metrics = _metrics("val/")
+        self.test_metrics = _metrics("test/")
+        # The composed run config (plain containers), stored in every checkpoint by train.py.
+        self.run_config: dict[str, Any] | None = None
+
+    def forward(self, x: Tensor) -> Tensor:
+        hidden = self.backbone(x)  # [B, L, F] -> [B, L, H]
+        return self.head(hidden[:, -1])  # last step: [B, H] -> [B, 1]
+
+    def _step(self, batch: tuple[Tensor, Tensor], metrics: MetricCollection, stage: str) -> Tensor:
+        x, y = batch
+        pred = self(x)
+        loss = self.loss_fn(pred, y)
+        metrics.update(pred.detach(), y)
+        # Accumulated on the device and reduced once per epoch: no host sync per step.
+        self.log(f"{stage}/loss", loss.detach(), on_step=False, on_epoch=True, batch_size=len(y))
+        return loss
+
+    def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
+        return self._step(batch, self.train_metrics, "train")
+
+    def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
+        self._step(batch, self.val_metrics, "val")
+
+    def test_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
+        self._step(batch, self.test_metrics, "test")
+
+    def predict_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
+        return self(batch[0])
+
+    def _log_epoch_metrics(self, metrics: MetricCollection) -> None:
+        self.log_dict(metrics.compute())
+        metrics.reset()
+
+    def on_train_epoch_end(self) -> None:
+        self._log_epoch_metrics(self.train_metrics)
+
+    def on_validation_epoch_end(self) -> None:
+        self._log_epoch_metrics(self.val_metrics)
+
+    def on_test_epoch_end(self) -> None:
+        self._log_epoch_metrics(self.test_metrics)
+
+    def configure_optimizers(self) -> Any:
+        optimizer = self.optimizer_factory(params=self.parameters())
+        if self.scheduler_factory is None:
+            return optimizer
+        kwargs = {}
+        factory = getattr(self.scheduler_factory, "func", self.scheduler_factory)
+        if "total_steps" in inspect.signature(factory).parameters:
+            if self.scheduler_interval == "step":
+                kwargs["total_steps"] = int(self.trainer.estimated_stepping_batches)
+            else:
+                kwargs["total_steps"] = int(self.trainer.max_epochs)
+        scheduler = self.scheduler_factory(optimizer, **kwargs)
+        return {
+            "optimizer": optimizer,
+            "lr_scheduler": {"scheduler": scheduler, "interval": self.scheduler_interval},
+        }
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        checkpoint[CHECKPOINT_KEY] = {"config": self.run_config}
+
+    @property
+    def n_params(self) -> int:
+        return sum(p.numel() for p in self.parameters() if p.requires_grad)

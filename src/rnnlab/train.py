@@ -1,0 +1,190 @@
+"""Train, test and log one forecaster; the body of ``python train.py``.
+
+    python train.py                                   # LSTM on the noisy sine wave
+    python train.py backbone=gru data.seq_len=30 trainer.max_epochs=50
+    python train.py -m backbone=scratch,rnn,lstm,gru seed=1,2,3
+
+Every artefact of a run lands in its Hydra run directory: ``metrics.json``, checkpoints,
+TensorBoard events, ``.hydra/`` (the composed config and the overrides).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import hydra
+import torch
+from omegaconf import DictConfig, OmegaConf
+
+# Columns of TensorBoard's HPARAMS tab, logged once with the final values.
+HP_METRICS = ("test_mse", "test_mse_ratio", "test_mae", "val_mse", "best_val_mse", "epochs_trained")
+CONF_DIR = str(Path(__file__).resolve().parents[2] / "conf")
+
+
+def backbone_name(cfg: DictConfig) -> str:
+    """The ``backbone=`` choice of this run (falls back to the class name outside Hydra)."""
+    from hydra.core.hydra_config import HydraConfig
+
+    if HydraConfig.initialized():
+        choice = HydraConfig.get().runtime.choices.get("backbone")
+        if choice:
+            return str(choice)
+    return str(cfg.model.backbone._target_).rsplit(".", 1)[-1].lower()
+
+
+def _ckpt_epoch(path: str) -> int | None:
+    if not path or not Path(path).is_file():
+        return None
+    return int(torch.load(path, map_location="cpu", weights_only=True)["epoch"]) + 1
+
+
+def print_config_tree(cfg: DictConfig, save_to: Path | None = None) -> None:
+    """Print the composed config as a tree (and save the text next to the run)."""
+    import rich
+    import rich.syntax
+    import rich.tree
+
+    tree = rich.tree.Tree("config", guide_style="dim")
+    for key, value in cfg.items():
+        body = (
+            OmegaConf.to_yaml(value, resolve=True) if isinstance(value, DictConfig) else str(value)
+        )
+        tree.add(str(key)).add(rich.syntax.Syntax(body, "yaml", theme="ansi_dark"))
+    rich.print(tree)
+    if save_to is not None:
+        save_to.write_text(OmegaConf.to_yaml(cfg, resolve=True))
+
+
+def print_summary(metrics: dict[str, Any]) -> None:
+    """A short table of the run's headline numbers."""
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"{metrics['backbone']} (seed {metrics['seed']})", show_header=False)
+    rows = ["test_mse", "test_mse_ratio", "test_rmse", "test_mae", "test_r2", "noise_floor_mse",
+            "val_mse", "best_val_mse", "epochs_trained", "best_epoch", "test_ckpt",
+            "fit_seconds", "n_params"]  # fmt: skip
+    for key in rows:
+        value = metrics.get(key)
+        table.add_row(key, f"{value:.6g}" if isinstance(value, float) else str(value))
+    Console().print(table)
+
+
+def _tidy_lightning_logging() -> None:
+    """One line per message: ``import lightning`` adds a console handler of its own although
+    Hydra's root handler already prints (and to the run's log file); also drop the advert
+    for a hosted logging service that Lightning logs on every fit."""
+    for handler in list(logging.getLogger("lightning").handlers):
+        logging.getLogger("lightning").removeHandler(handler)
+    logging.getLogger("lightning.pytorch.utilities.rank_zero").addFilter(
+        lambda record: "Tip: For seamless" not in record.getMessage()
+    )
+
+
+def train(cfg: DictConfig) -> dict[str, Any]:
+    """Fit, test the checkpoint ``cfg.test_ckpt`` names, write ``metrics.json``; return it."""
+    import lightning as L
+    from lightning.pytorch.loggers import TensorBoardLogger
+
+    from rnnlab.builders import build_run
+
+    _tidy_lightning_logging()
+
+    output_dir = Path(cfg.paths.output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    if cfg.test_ckpt not in ("best", "last"):
+        raise ValueError(f"test_ckpt={cfg.test_ckpt!r}: use 'best' or 'last'")
+
+    L.seed_everything(cfg.seed, workers=True, verbose=False)
+    run = build_run(cfg)
+    trainer, model, dm = run.trainer, run.model, run.datamodule
+
+    start = time.perf_counter()
+    trainer.fit(model, datamodule=dm, ckpt_path=cfg.get("ckpt_path"))
+    fit_seconds = time.perf_counter() - start
+    fit_metrics = {k: v.item() for k, v in trainer.callback_metrics.items()}
+
+    best_cb = run.callbacks.get("model_checkpoint")
+    last_cb = run.callbacks.get("last_checkpoint")
+    best_path = best_cb.best_model_path if best_cb else ""
+    last_path = last_cb.best_model_path if last_cb else ""
+    if cfg.test_ckpt == "best" and not best_path:
+        raise RuntimeError("test_ckpt=best needs the callbacks.model_checkpoint callback")
+    # Without last_checkpoint, `last` tests the weights in memory: the same final weights.
+    test_path = best_path if cfg.test_ckpt == "best" else last_path
+    test_metrics = trainer.test(model, datamodule=dm, ckpt_path=test_path or None, verbose=False)[0]
+
+    best_score = best_cb.best_model_score if best_cb else None
+    best_val = best_score.item() if best_score is not None else None
+    val_mse = best_val if cfg.test_ckpt == "best" else fit_metrics.get("val/mse")
+    floor = dm.noise_floor_mse
+    metrics: dict[str, Any] = {
+        "backbone": backbone_name(cfg),
+        "seed": int(cfg.seed),
+        "data_seed": cfg.data.get("seed"),
+        "test_ckpt": str(cfg.test_ckpt),
+        "test_mse": test_metrics["test/mse"],
+        "test_rmse": test_metrics["test/rmse"],
+        "test_mae": test_metrics["test/mae"],
+        "test_r2": test_metrics["test/r2"],
+        "noise_floor_mse": floor,
+        "test_mse_ratio": test_metrics["test/mse"] / floor if floor else None,
+        "val_mse": val_mse,
+        "best_val_mse": best_val,
+        "epochs_trained": int(trainer.current_epoch),
+        "best_epoch": _ckpt_epoch(best_path),
+        "stopped_early": bool(trainer.should_stop and trainer.current_epoch < trainer.max_epochs),
+        "n_params": model.n_params,
+        "fit_seconds": round(fit_seconds, 3),
+        "ckpt_path": test_path or None,
+        "best_ckpt_path": best_path or None,
+        "last_ckpt_path": last_path or None,
+        "run_dir": str(output_dir),
+    }
+    hp_metrics = {f"hp/{k}": metrics[k] for k in HP_METRICS if metrics.get(k) is not None}
+    for logger in run.loggers:
+        if isinstance(logger, TensorBoardLogger):  # the HPARAMS tab pairs them with metrics
+            logger.log_hyperparams(_flat_hparams(cfg), hp_metrics)
+        else:
+            logger.log_hyperparams(_flat_hparams(cfg))
+    if trainer.is_global_zero:
+        (output_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+    return metrics
+
+
+def _flat_hparams(cfg: DictConfig) -> dict[str, Any]:
+    """The run's settings as flat ``a.b.c`` keys with plain values, for the HPARAMS tab."""
+    flat: dict[str, Any] = {"backbone": backbone_name(cfg), "seed": cfg.seed}
+
+    def walk(node: Any, prefix: str) -> None:
+        if isinstance(node, dict):
+            for k, v in node.items():
+                if not str(k).startswith("_"):
+                    walk(v, f"{prefix}{k}.")
+        elif isinstance(node, (int, float, str, bool)):
+            flat[prefix[:-1]] = node
+
+    resolved = OmegaConf.to_container(cfg, resolve=True)
+    for group in ("data", "model", "trainer"):
+        walk(resolved.get(group), f"{group}.")
+    return flat
+
+
+@hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="train")
+def main(cfg: DictConfig) -> float | None:
+    """Hydra entry point; returns ``cfg.optimized_metric`` for sweepers."""
+    from hydra.core.hydra_config import HydraConfig
+
+    print_config_tree(cfg, Path(HydraConfig.get().runtime.output_dir) / "config_tree.yaml")
+    metrics = train(cfg)
+    print_summary(metrics)
+    key = cfg.get("optimized_metric")
+    return metrics.get(key) if key else None
+
+
+if __name__ == "__main__":
+    main()
