@@ -41,6 +41,11 @@ def test_every_backbone_trains_tests_and_logs(make_cfg, backbone):
     assert on_disk["test_rmse"] == pytest.approx(on_disk["test_mse"] ** 0.5, rel=1e-4)
     assert (run_dir / "checkpoints" / "last.ckpt").is_file()
     assert (run_dir / "checkpoints" / "best.ckpt").is_file()
+    history = (run_dir / "history.csv").read_text().splitlines()
+    assert history[0] == "epoch,train/loss,val/loss,lr" and len(history) == 4
+    predictions = (run_dir / "predictions.csv").read_text().splitlines()
+    assert predictions[0] == "index,time,target,prediction" and len(predictions) == 1 + 196
+    assert predictions[1].startswith("804,")
 
     logged = scalars(run_dir)
     for tag in ("train/loss", "val/loss", "val/mse", "val/rmse", "val/mae", "val/r2", "test/mse"):

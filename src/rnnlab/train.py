@@ -145,6 +145,8 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         "last_ckpt_path": last_path or None,
         "run_dir": str(output_dir),
     }
+    if trainer.is_global_zero:
+        write_predictions(model, dm, output_dir / "predictions.csv")
     hp_metrics = {f"hp/{k}": metrics[k] for k in HP_METRICS if metrics.get(k) is not None}
     for logger in run.loggers:
         if isinstance(logger, TensorBoardLogger):  # the HPARAMS tab pairs them with metrics
@@ -154,6 +156,27 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     if trainer.is_global_zero:
         (output_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
     return metrics
+
+
+def write_predictions(model: Any, dm: Any, path: Path) -> None:
+    """Test targets and the model's predictions on the true time axis, in original units."""
+    import csv
+
+    test = dm.datasets["test"]
+    model.eval()
+    with torch.no_grad():
+        pred = model(test.inputs.to(model.device)).cpu()
+    idx = test.split.target_index
+    target = dm.to_original_units(test.targets.cpu())[:, 0]
+    pred = dm.to_original_units(pred)[:, 0]
+    time_axis = dm.time[idx]
+    with open(path, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["index", "time", "target", "prediction"])
+        for row in zip(
+            idx.tolist(), time_axis.tolist(), target.tolist(), pred.tolist(), strict=True
+        ):
+            writer.writerow(row)
 
 
 def _flat_hparams(cfg: DictConfig) -> dict[str, Any]:
