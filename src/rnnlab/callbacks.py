@@ -59,7 +59,7 @@ class MetricsHistory(L.Callback):
 
         columns = ["epoch", *self.keys, "lr"]
         Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-        with open(self.path, "w", newline="") as f:
+        with Path(self.path).open("w", newline="") as f:
             writer = csv.DictWriter(f, fieldnames=columns, restval="")
             writer.writeheader()
             writer.writerows(self.rows)

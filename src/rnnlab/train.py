@@ -170,7 +170,7 @@ def write_predictions(model: Any, dm: Any, path: Path) -> None:
     target = dm.to_original_units(test.targets.cpu())[:, 0]
     pred = dm.to_original_units(pred)[:, 0]
     time_axis = dm.time[idx]
-    with open(path, "w", newline="") as f:
+    with path.open("w", newline="") as f:
         writer = csv.writer(f)
         writer.writerow(["index", "time", "target", "prediction"])
         for row in zip(
