@@ -66,6 +66,7 @@ def print_summary(metrics: dict[str, Any]) -> None:
 
     table = Table(title=f"{metrics['backbone']} (seed {metrics['seed']})", show_header=False)
     rows = ["test_mse", "test_mse_ratio", "test_rmse", "test_mae", "test_r2", "noise_floor_mse",
+            "naive_last_mse", "linear_ar_mse", "forecast_mse_step1", "forecast_mse_last_step",
             "val_mse", "best_val_mse", "epochs_trained", "best_epoch", "test_ckpt",
             "fit_seconds", "n_params"]  # fmt: skip
     for key in rows:
@@ -119,7 +120,8 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     test_metrics = trainer.test(model, datamodule=dm, ckpt_path=test_path or None, verbose=False)[0]
 
     best_score = best_cb.best_model_score if best_cb else None
-    best_val = best_score.item() if best_score is not None else None
+    # val/loss is an MSE in model units; × scale² puts it in the series' own units like val/mse.
+    best_val = best_score.item() * dm.scale**2 if best_score is not None else None
     val_mse = best_val if cfg.test_ckpt == "best" else fit_metrics.get("val/mse")
     floor = dm.noise_floor_mse
     metrics: dict[str, Any] = {
@@ -145,8 +147,19 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         "last_ckpt_path": last_path or None,
         "run_dir": str(output_dir),
     }
+    from rnnlab.baselines import baseline_metrics
+
+    metrics.update(baseline_metrics(dm))  # naive_last_mse, linear_ar_mse on the same targets
     if trainer.is_global_zero:
         write_predictions(model, dm, output_dir / "predictions.csv")
+        if (cfg.get("forecast") or {}).get("horizon"):
+            from rnnlab.forecast import run_forecast
+
+            metrics.update(run_forecast(model, dm, cfg.forecast.horizon, output_dir))
+        if cfg.model.get("head") == "attention":
+            from rnnlab.models.heads import plot_attention
+
+            plot_attention(model, dm, output_dir / "plots" / "attention.png")
     hp_metrics = {f"hp/{k}": metrics[k] for k in HP_METRICS if metrics.get(k) is not None}
     for logger in run.loggers:
         if isinstance(logger, TensorBoardLogger):  # the HPARAMS tab pairs them with metrics

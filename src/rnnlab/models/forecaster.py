@@ -11,6 +11,8 @@ from torch import Tensor, nn
 from torch.optim import Optimizer
 from torchmetrics import MeanAbsoluteError, MeanSquaredError, MetricCollection, R2Score
 
+from rnnlab.models.heads import build_head
+
 CHECKPOINT_KEY = "rnnlab"  # marks our checkpoints and holds the run's plain-dict config
 
 
@@ -36,6 +38,11 @@ class Forecaster(L.LightningModule):
         scheduler: optional partial taking the optimizer; if it accepts ``total_steps`` the
             number of scheduler steps in the run is filled in.
         scheduler_interval: ``step`` (every optimizer step) or ``epoch``.
+        head: ``last`` (linear layer on the last hidden state) or ``attention`` (learned
+            attention pooling over all hidden states); see ``rnnlab.models.heads``.
+
+    Metrics (not the loss) are computed in the original units of the series: ``setup``
+    reads ``loc``/``scale`` from the datamodule.
 
     Only plain values go into ``hparams``: modules and partials are excluded, so every
     checkpoint loads with ``torch.load(path, weights_only=True)``.
@@ -47,6 +54,7 @@ class Forecaster(L.LightningModule):
         optimizer: Callable[..., Optimizer],
         scheduler: Callable[..., Any] | None = None,
         scheduler_interval: str = "step",
+        head: str = "last",
     ) -> None:
         super().__init__()
         if scheduler_interval not in ("step", "epoch"):
@@ -56,7 +64,9 @@ class Forecaster(L.LightningModule):
         # logger=False: train.py logs the whole flat config with the final metrics instead.
         self.save_hyperparameters(ignore=["backbone", "optimizer", "scheduler"], logger=False)
         self.backbone = backbone
-        self.head = nn.Linear(backbone.output_size, 1)
+        self.head = build_head(head, backbone.output_size)
+        # model units -> original units for metrics; set from the datamodule in setup().
+        self.target_loc, self.target_scale = 0.0, 1.0
         self.optimizer_factory = optimizer
         self.scheduler_factory = scheduler
         self.scheduler_interval = scheduler_interval
@@ -69,15 +79,25 @@ class Forecaster(L.LightningModule):
 
     def forward(self, x: Tensor) -> Tensor:
         hidden = self.backbone(x)  # [B, L, F] -> [B, L, H]
-        return self.head(hidden[:, -1])  # last step: [B, H] -> [B, 1]
+        return self.head(hidden)  # [B, L, H] -> [B, 1]
+
+    def setup(self, stage: str) -> None:
+        dm = getattr(self.trainer, "datamodule", None)
+        self.target_loc = float(getattr(dm, "loc", 0.0))
+        self.target_scale = float(getattr(dm, "scale", 1.0))
 
     def _step(self, batch: tuple[Tensor, Tensor], metrics: MetricCollection, stage: str) -> Tensor:
         x, y = batch
         pred = self(x)
         loss = self.loss_fn(pred, y)
-        metrics.update(pred.detach(), y)
+        loc, scale = self.target_loc, self.target_scale
+        metrics.update(pred.detach() * scale + loc, y * scale + loc)
         # Accumulated on the device and reduced once per epoch: no host sync per step.
-        self.log(f"{stage}/loss", loss.detach(), on_step=False, on_epoch=True, batch_size=len(y))
+        # sync_dist: with several processes every rank logs the mean over all of them.
+        self.log(
+            f"{stage}/loss", loss.detach(), on_step=False, on_epoch=True, batch_size=len(y),
+            sync_dist=True,
+        )  # fmt: skip
         return loss
 
     def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
