@@ -1,0 +1,361 @@
+"""Pictures of a run, as pure functions: arrays in, a matplotlib ``Figure`` out.
+
+    fig = plots.actual_vs_predicted(target, prediction)
+    fig.savefig("scatter.png", dpi=100)
+
+Figures are built with ``matplotlib.figure.Figure`` and never touch ``pyplot``: they render
+with Agg anywhere (no display needed), nothing is kept in a global figure list, and the
+saved size is exactly ``FIGSIZE[name] × dpi`` pixels. This module imports matplotlib, so the
+training code imports it only once plotting starts.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+from matplotlib.figure import Figure
+
+__all__ = [
+    "FIGSIZE",
+    "SPLIT_COLORS",
+    "actual_vs_predicted",
+    "hidden_state_evolution",
+    "loss_curves",
+    "predictions_by_model",
+    "predictions_over_time",
+]
+
+# Width × height in inches of each figure; the PNG is this × dpi pixels.
+FIGSIZE: dict[str, tuple[float, float]] = {
+    "predictions": (10.0, 6.0),
+    "scatter": (6.0, 6.0),
+    "loss": (8.0, 4.5),
+    "hidden_states": (10.0, 7.0),
+    "by_model": (10.0, 4.5),
+}
+SPLIT_COLORS = {"train": "tab:blue", "val": "tab:orange", "test": "tab:green"}
+SPLIT_NAMES = {"train": "train", "val": "validation", "test": "test"}
+STATE_NAMES = {"h": "hidden state $h_t$", "c": "cell state $c_t$"}
+
+
+def _np(values: Any) -> np.ndarray:
+    """Tensor, list or array -> 1-D float numpy array (tensors may live on a GPU)."""
+    if hasattr(values, "detach"):
+        values = values.detach().cpu().numpy()
+    return np.asarray(values, dtype=float).reshape(-1)
+
+
+def _np2(values: Any) -> np.ndarray:
+    if hasattr(values, "detach"):
+        values = values.detach().cpu().numpy()
+    arr = np.asarray(values, dtype=float)
+    if arr.ndim != 2:
+        raise ValueError(f"expected a [steps, units] array, got shape {arr.shape}")
+    return arr
+
+
+def mse_r2(target: Any, prediction: Any) -> tuple[float, float]:
+    """Mean squared error and coefficient of determination R² of ``prediction``."""
+    y, p = _np(target), _np(prediction)
+    mse = float(np.mean((y - p) ** 2))
+    ss_tot = float(np.sum((y - y.mean()) ** 2))
+    r2 = 1.0 - float(np.sum((y - p) ** 2)) / ss_tot if ss_tot > 0 else float("nan")
+    return mse, r2
+
+
+def predictions_over_time(
+    time: Any,
+    series: Any,
+    regions: Mapping[str, tuple[float, float]],
+    target_time: Any,
+    target: Any,
+    prediction: Any,
+    *,
+    clean: Any | None = None,
+    title: str = "Test predictions on the true time axis",
+) -> Figure:
+    """The whole series faintly with its splits shaded, and the test predictions where they are.
+
+    Args:
+        time, series: the time axis and the (noisy) series, ``[N]``.
+        regions: ``{"train": (t_start, t_end), "val": ..., "test": ...}`` to shade.
+        target_time, target, prediction: time and value of every test target and the model's
+            prediction for it, ``[n_test]``.
+        clean: the noise-free signal ``[N]``, drawn in the zoomed panel when known.
+    """
+    time, series = _np(time), _np(series)
+    t_test, y, p = _np(target_time), _np(target), _np(prediction)
+    mse, _ = mse_r2(y, p)
+    fig = Figure(figsize=FIGSIZE["predictions"], layout="constrained")
+    top, zoom = fig.subplots(2, 1, height_ratios=[1, 1.2])
+
+    top.plot(time, series, color="0.55", lw=0.7, alpha=0.6, label="series")
+    for name, (t0, t1) in regions.items():
+        top.axvspan(
+            t0,
+            t1,
+            color=SPLIT_COLORS.get(name, "0.8"),
+            alpha=0.12,
+            label=f"{SPLIT_NAMES.get(name, name)} split",
+        )
+    top.plot(t_test, p, color="tab:red", lw=1.2, label="prediction")
+    top.set(xlabel="time t", ylabel="value", title="Whole series")
+    top.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="small")
+    top.margins(x=0.01)
+
+    if clean is not None:
+        inside = (time >= t_test.min()) & (time <= t_test.max())
+        zoom.plot(
+            time[inside], _np(clean)[inside], color="0.3", lw=1.0, ls="--", label="clean signal"
+        )
+    zoom.plot(t_test, y, "o", color="black", ms=3, alpha=0.6, label="actual (test target)")
+    zoom.plot(t_test, p, color="tab:red", lw=1.6, label="prediction")
+    zoom.set(
+        xlabel="time t",
+        ylabel="value",
+        title=f"Test split: t = {t_test.min():.1f} … {t_test.max():.1f}  (MSE {mse:.4g})",
+    )
+    zoom.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="small")
+    zoom.margins(x=0.01)
+    fig.suptitle(title)
+    return fig
+
+
+def actual_vs_predicted(target: Any, prediction: Any, *, title: str = "Test split") -> Figure:
+    """Scatter of prediction against actual value, with the identity line; MSE and R² on top."""
+    y, p = _np(target), _np(prediction)
+    mse, r2 = mse_r2(y, p)
+    fig = Figure(figsize=FIGSIZE["scatter"], layout="constrained")
+    ax = fig.subplots()
+    ax.scatter(y, p, s=14, alpha=0.6, color="tab:blue", edgecolors="none", label="test window")
+    lo, hi = float(min(y.min(), p.min())), float(max(y.max(), p.max()))
+    pad = 0.05 * (hi - lo or 1.0)
+    ax.plot(
+        [lo - pad, hi + pad],
+        [lo - pad, hi + pad],
+        color="black",
+        lw=1,
+        ls="--",
+        label="identity (perfect prediction)",
+    )
+    ax.set(
+        xlim=(lo - pad, hi + pad),
+        ylim=(lo - pad, hi + pad),
+        aspect="equal",
+        xlabel="actual value",
+        ylabel="predicted value",
+        title=f"{title}: MSE {mse:.4g}, R² {r2:.3f}",
+    )
+    ax.legend(loc="upper left", fontsize="small")
+    return fig
+
+
+def loss_curves(
+    curves: Mapping[str, tuple[Sequence[float], Sequence[float]]],
+    *,
+    title: str = "Loss per epoch",
+    ylabel: str = "MSE loss",
+    log_y: bool = True,
+    mark_min: bool = True,
+) -> Figure:
+    """One line per ``label -> (epochs, values)``; the minimum of each curve is marked.
+
+    Missing values (NaN) are skipped, so a curve may be shorter than another.
+    """
+    fig = Figure(figsize=FIGSIZE["loss"], layout="constrained")
+    ax = fig.subplots()
+    for label, (epochs, values) in curves.items():
+        x, v = _np(epochs), _np(values)
+        keep = np.isfinite(v)
+        if not keep.any():
+            continue
+        x, v = x[keep], v[keep]
+        (line,) = ax.plot(x, v, lw=1.4, label=label, marker="." if len(x) < 30 else None)
+        if mark_min:
+            i = int(np.argmin(v))
+            ax.plot(
+                x[i],
+                v[i],
+                "o",
+                color=line.get_color(),
+                ms=7,
+                mfc="none",
+                label=f"{label} min {v[i]:.4g} (epoch {x[i]:g})",
+            )
+    if log_y and ax.has_data():
+        ax.set_yscale("log")
+    ax.set(xlabel="epoch", ylabel=ylabel, title=title)
+    ax.grid(True, which="major", alpha=0.3)
+    ax.legend(loc="upper right", fontsize="small")
+    return fig
+
+
+def _input_strip(ax: Any, steps: np.ndarray, inputs: Any, target: float | None) -> None:
+    ax.plot(steps, _np(inputs), color="black", marker=".", lw=1.2, label="input $x_t$")
+    if target is not None:
+        ax.plot(
+            [steps[-1] + 1],
+            [float(target)],
+            "*",
+            color="tab:red",
+            ms=11,
+            label="target (next value)",
+        )
+    ax.set(ylabel="value", title="input window")
+    ax.legend(loc="best", fontsize="small")
+
+
+def _unit_panels(
+    fig: Figure,
+    arrays: Mapping[str, np.ndarray],
+    steps: np.ndarray,
+    labels: Sequence[str],
+    inputs: Any,
+    target: float | None,
+) -> None:
+    from matplotlib.ticker import MaxNLocator
+
+    units = next(iter(arrays.values())).shape[1]
+    cols = min(units, 4)
+    rows_per_state = math.ceil(units / cols)
+    # One grid: the input strip spans the top row, then a block of unit panels per state.
+    ratios = ([1.0] if inputs is not None else []) + [1.4] * (rows_per_state * len(arrays))
+    grid = fig.add_gridspec(len(ratios), cols, height_ratios=ratios)
+    first = 0
+    shared = None
+    if inputs is not None:
+        shared = fig.add_subplot(grid[0, :])
+        _input_strip(shared, steps, inputs, target)
+        first = 1
+    bottom_row = len(ratios) - 1
+    for k, (name, values) in enumerate(arrays.items()):
+        symbol = {"h": "$h_t$", "c": "$c_t$"}.get(name, name)
+        state_axes = []
+        for u in range(units):
+            row = first + k * rows_per_state + u // cols
+            ax = fig.add_subplot(
+                grid[row, u % cols], sharex=shared, sharey=state_axes[0] if state_axes else None
+            )
+            shared = shared or ax
+            state_axes.append(ax)
+            ax.axhline(0.0, color="0.8", lw=0.8)
+            ax.plot(steps, values[:, u], color=f"C{u % 10}", lw=1.5, marker=".", ms=4)
+            ax.set_title(f"{symbol}, {labels[u]}", fontsize="small")
+            if u % cols == 0:
+                ax.set_ylabel(STATE_NAMES.get(name, name).split(" $")[0], fontsize="small")
+            if row == bottom_row or (u + cols >= units and k == len(arrays) - 1):
+                ax.set_xlabel("time step t")
+            else:
+                ax.tick_params(labelbottom=False)
+        if name == "h":  # tanh keeps h in [-1, 1]; a fixed scale shows how saturated it is
+            state_axes[0].set_ylim(-1.05, 1.05)
+    shared.xaxis.set_major_locator(MaxNLocator(integer=True))
+    shared.set_xlim(steps[0] - 0.5, steps[-1] + (1.5 if target is not None else 0.5))
+
+
+def _heat_maps(
+    fig: Figure,
+    arrays: Mapping[str, np.ndarray],
+    steps: np.ndarray,
+    labels: Sequence[str],
+    inputs: Any,
+    target: float | None,
+) -> None:
+    from matplotlib.ticker import MaxNLocator
+
+    # One grid for every row, colour bars in their own column, so all time axes line up.
+    rows = ([1.0] if inputs is not None else []) + [2.4] * len(arrays)
+    grid = fig.add_gridspec(len(rows), 2, height_ratios=rows, width_ratios=[1.0, 0.025])
+    axes = []
+    first = 0
+    if inputs is not None:
+        ax = fig.add_subplot(grid[0, 0])
+        _input_strip(ax, steps, inputs, target)
+        axes.append(ax)
+        first = 1
+    for row, (name, values) in enumerate(arrays.items(), start=first):
+        ax = fig.add_subplot(grid[row, 0], sharex=axes[0] if axes else None)
+        limit = float(np.abs(values).max()) or 1.0
+        image = ax.imshow(
+            values.T,
+            aspect="auto",
+            cmap="RdBu_r",
+            vmin=-limit,
+            vmax=limit,
+            interpolation="nearest",
+            origin="lower",
+            extent=(steps[0] - 0.5, steps[-1] + 0.5, -0.5, values.shape[1] - 0.5),
+        )
+        ax.set(
+            ylabel=f"unit (of {values.shape[1]})",
+            title=STATE_NAMES.get(name, name) + ": every unit (rows) over the window",
+        )
+        if labels and labels[0].startswith("fwd"):
+            half = values.shape[1] // 2
+            ax.axhline(half - 0.5, color="black", lw=0.8)
+            ax.set_yticks([half / 2 - 0.5, half + half / 2 - 0.5], ["forward", "backward"])
+        fig.colorbar(image, cax=fig.add_subplot(grid[row, 1]), label="activation")
+        axes.append(ax)
+    for ax in axes[:-1]:
+        ax.tick_params(labelbottom=False)
+    axes[-1].set_xlabel("time step t")
+    axes[-1].xaxis.set_major_locator(MaxNLocator(integer=True))
+    axes[0].set_xlim(steps[0] - 0.5, steps[-1] + (1.5 if target is not None else 0.5))
+
+
+def hidden_state_evolution(
+    states: Mapping[str, Any],
+    *,
+    inputs: Any | None = None,
+    target: float | None = None,
+    unit_labels: Sequence[str] | None = None,
+    max_panels: int = 8,
+    title: str = "Hidden-state evolution over one test window",
+) -> Figure:
+    """Activation of every hidden unit at every step of one window.
+
+    Args:
+        states: ``{"h": [L, units]}``, plus ``{"c": [L, units]}`` for an LSTM (second panel).
+        inputs: the window's inputs ``[L]``, drawn on top so the states can be read against them.
+        target: the value after the window (what the model predicts), drawn at step ``L + 1``.
+        unit_labels: a name per unit (default ``unit 0`` …).
+        max_panels: up to this many units get one small panel each; more become a heat-map.
+    """
+    if not states:
+        raise ValueError("hidden_state_evolution: no states given")
+    arrays = {name: _np2(v) for name, v in states.items()}
+    length, units = next(iter(arrays.values())).shape
+    steps = np.arange(1, length + 1)
+    labels = list(unit_labels) if unit_labels else [f"unit {i}" for i in range(units)]
+
+    fig = Figure(figsize=FIGSIZE["hidden_states"], layout="constrained")
+    if units > max_panels:
+        _heat_maps(fig, arrays, steps, labels, inputs, target)
+    else:
+        _unit_panels(fig, arrays, steps, labels, inputs, target)
+    fig.suptitle(title)
+    return fig
+
+
+def predictions_by_model(
+    target_time: Any,
+    target: Any,
+    predictions: Mapping[str, Any],
+    *,
+    title: str = "Test predictions of every model",
+) -> Figure:
+    """Every model's test predictions over the actual test values; each label carries its MSE."""
+    t, y = _np(target_time), _np(target)
+    fig = Figure(figsize=FIGSIZE["by_model"], layout="constrained")
+    ax = fig.subplots()
+    ax.plot(t, y, "o", color="black", ms=3, alpha=0.5, label="actual")
+    for name, pred in predictions.items():
+        mse, _ = mse_r2(y, pred)
+        ax.plot(t, _np(pred), lw=1.4, label=f"{name} (MSE {mse:.4g})")
+    ax.set(xlabel="time t", ylabel="value", title=title)
+    ax.legend(loc="best", fontsize="small")
+    ax.margins(x=0.01)
+    return fig
