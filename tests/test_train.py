@@ -52,6 +52,11 @@ def test_every_backbone_trains_tests_and_logs(make_cfg, backbone):
         assert tag in logged, tag
     assert len(logged["val/loss"]) == 3
     assert logged["test/mse"][-1] == pytest.approx(on_disk["test_mse"], rel=1e-5)
+    # history.csv holds each epoch's own values (the same as the logged scalars)
+    last_row = history[-1].split(",")
+    assert float(last_row[1]) == pytest.approx(logged["train/loss"][-1], rel=1e-6)
+    assert float(last_row[2]) == pytest.approx(logged["val/loss"][-1], rel=1e-6)
+    assert all(row.split(",")[1] for row in history[1:])  # epoch 1 has its train loss too
 
 
 def test_checkpoints_load_with_weights_only_and_carry_the_config(make_cfg):

@@ -15,8 +15,10 @@ class EpochPrinter(L.Callback):
     def __init__(self, every_n_epochs: int = 10) -> None:
         self.every_n_epochs = every_n_epochs
 
+    # on_train_epoch_end, not on_validation_epoch_end: validation runs inside the training
+    # epoch, before this epoch's train/loss is reduced; here both are this epoch's values.
     @rank_zero_only
-    def on_validation_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         epoch = trainer.current_epoch + 1
         if trainer.sanity_checking or self.every_n_epochs <= 0 or epoch % self.every_n_epochs:
             return
@@ -34,7 +36,7 @@ class MetricsHistory(L.Callback):
     """Keeps the per-epoch values of ``keys`` and writes them to ``path`` as CSV.
 
     Plots and the sweep comparison read this small file instead of parsing TensorBoard
-    events. It is rewritten after every validation, so an interrupted run keeps its curve.
+    events. It is rewritten after every epoch, so an interrupted run keeps its curve.
     """
 
     def __init__(self, path: str, keys: tuple[str, ...] = ("train/loss", "val/loss")) -> None:
@@ -42,8 +44,9 @@ class MetricsHistory(L.Callback):
         self.keys = tuple(keys)
         self.rows: list[dict[str, float]] = []
 
-    def on_validation_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        if trainer.sanity_checking or not trainer.is_global_zero:
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        # (see EpochPrinter: here train/loss and val/loss both belong to this epoch)
+        if not trainer.is_global_zero:
             return
         m = trainer.callback_metrics
         row: dict[str, float] = {"epoch": trainer.current_epoch + 1}
@@ -69,3 +72,142 @@ class MetricsHistory(L.Callback):
 
     def load_state_dict(self, state_dict: dict) -> None:
         self.rows = list(state_dict.get("rows", []))
+
+
+class NonFiniteLossError(FloatingPointError):
+    """Training produced NaN or inf; the message is one line for the user (exit status 1)."""
+
+    exit_code = 1
+
+
+class NonFiniteGuard(L.Callback):
+    """Stops training at the first NaN/inf loss, keeping the last good ``last.ckpt``.
+
+    Where the check runs, and why it costs (almost) nothing:
+
+    * loss on the CPU: every training step, reading one float that is already in host
+      memory (about a microsecond against a millisecond-scale step), so the run stops at
+      the very step that went wrong;
+    * loss on an accelerator: reading it each step would make the host wait for the device
+      every step, so instead the check runs once per epoch on values Lightning reduces
+      anyway (``train/loss`` as an epoch mean: a NaN or inf in any step makes it non-finite;
+      ``val/loss``) plus one finiteness test of the weights: a NaN is then seen at most one
+      epoch late.
+
+    The end-of-epoch checks run before the checkpoint callbacks (Lightning calls callbacks
+    that monitor metrics last), so non-finite weights are never written; raising leaves the
+    checkpoints of the previous epoch in place.
+    """
+
+    def __init__(self, check_every_step: bool = True) -> None:
+        self.check_every_step = check_every_step
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        if not self.check_every_step:
+            return
+        loss = outputs.get("loss") if isinstance(outputs, dict) else outputs
+        if loss is None or loss.device.type != "cpu":
+            return
+        import math
+
+        value = float(loss)
+        if not math.isfinite(value):
+            self._stop(trainer, f"train/loss is {value} at step {batch_idx + 1} of epoch "
+                       f"{trainer.current_epoch + 1}")  # fmt: skip
+
+    def on_validation_end(self, trainer, pl_module) -> None:
+        if not trainer.sanity_checking:
+            self._check_epoch(trainer, pl_module, ("val/loss",))
+
+    def on_train_epoch_end(self, trainer, pl_module) -> None:
+        self._check_epoch(trainer, pl_module, ("train/loss", "val/loss"))
+
+    def _check_epoch(self, trainer, pl_module, keys: tuple[str, ...]) -> None:
+        import math
+
+        import torch
+
+        metrics = trainer.callback_metrics
+        for key in keys:
+            if key in metrics and not math.isfinite(float(metrics[key])):
+                self._stop(trainer, f"{key} is {float(metrics[key])} in epoch "
+                           f"{trainer.current_epoch + 1}")  # fmt: skip
+        params = [p.detach() for p in pl_module.parameters()]
+        if params and not bool(torch.stack([torch.isfinite(p).all() for p in params]).all()):
+            self._stop(trainer, f"the weights hold NaN/inf after epoch {trainer.current_epoch + 1}")
+
+    @staticmethod
+    def _stop(trainer, what: str) -> None:
+        from pathlib import Path
+
+        saved = [
+            Path(cb.best_model_path)
+            for cb in trainer.checkpoint_callbacks
+            if getattr(cb, "best_model_path", "") and Path(cb.best_model_path).is_file()
+        ]
+        saved.sort(key=lambda p: p.name != "last.ckpt")  # last.ckpt first when there is one
+        kept = (
+            f"the last good checkpoint is {saved[0]} (after epoch {trainer.current_epoch})"
+            if saved
+            else "no checkpoint was written before it"
+        )
+        raise NonFiniteLossError(
+            f"training stopped: {what}; {kept}; try a lower model.optimizer.lr "
+            "(trainer.gradient_clip_val is the gradient-norm clip)"
+        )
+
+
+class RngState(L.Callback):
+    """Saves the random generators' states (torch CPU and CUDA, NumPy, Python) in every
+    checkpoint and puts them back when a run resumes, so dropout masks after a resume are
+    the ones an uninterrupted run draws.
+
+    The states are put back at the start of the first resumed epoch, not while the
+    checkpoint loads: Lightning draws random numbers in between (e.g. when it probes the
+    dataloaders), which the uninterrupted run never did at that point. Everything is stored
+    as tensors and plain values, so checkpoints still load with ``weights_only=True``.
+    """
+
+    def __init__(self) -> None:
+        self._pending: dict | None = None
+
+    def state_dict(self) -> dict:
+        import random
+
+        import numpy as np
+        import torch
+
+        # The legacy global generator: what user code calling np.random.* draws from.
+        kind, keys, pos, has_gauss, cached = np.random.get_state()  # noqa: NPY002
+        state = {
+            "torch": torch.get_rng_state(),
+            "numpy": [kind, torch.from_numpy(keys.astype(np.int64)), pos, has_gauss, cached],
+            "python": random.getstate(),
+        }
+        if torch.cuda.is_available() and torch.cuda.is_initialized():
+            state["cuda"] = torch.cuda.get_rng_state_all()
+        return state
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        self._pending = state_dict
+
+    def on_train_epoch_start(self, trainer, pl_module) -> None:
+        if self._pending is None:
+            return
+        import random
+
+        import numpy as np
+        import torch
+
+        state, self._pending = self._pending, None
+        torch.set_rng_state(state["torch"])
+        kind, keys, pos, has_gauss, cached = state["numpy"]
+        np.random.set_state((kind, keys.numpy().astype(np.uint32), pos, has_gauss, cached))  # noqa: NPY002
+        random.setstate(_as_tuples(state["python"]))
+        if "cuda" in state and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def _as_tuples(value):
+    """``random.setstate`` wants the tuples back that a checkpoint may return as lists."""
+    return tuple(_as_tuples(v) for v in value) if isinstance(value, (list, tuple)) else value
