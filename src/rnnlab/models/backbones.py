@@ -13,7 +13,7 @@ import math
 import torch
 from torch import Tensor, nn
 
-__all__ = ["GRU", "LSTM", "RNN", "ElmanRNN", "TorchRecurrent"]
+__all__ = ["GRU", "LSTM", "RNN", "ElmanRNN", "ElmanRecurrence", "TorchRecurrent"]
 
 
 class ElmanRNN(nn.Module):
@@ -61,30 +61,21 @@ class ElmanRNN(nn.Module):
                 b_h.copy_(torch.empty_like(b_h).uniform_(-bound, bound))
                 b_h.add_(torch.empty_like(b_h).uniform_(-bound, bound))
 
-    @staticmethod
-    def _recur(xw: Tensor, w_hh: Tensor) -> Tensor:
-        """Run the recurrence over a pre-projected input ``xw [B, L, H]``."""
-        h = torch.tanh(xw[:, 0])  # h_0 = 0, so the first step needs no h @ W_hh
-        steps = [h]
-        for t in range(1, xw.shape[1]):
-            h = torch.tanh(torch.addmm(xw[:, t], h, w_hh))
-            steps.append(h)
-        return torch.stack(steps, dim=1)  # L × [B, H] -> [B, L, H]
-
     def forward(self, x: Tensor) -> Tensor:
-        out = x
+        out = x.transpose(0, 1)  # time-major [L, B, F]: every step reads a contiguous slice
         for layer in range(self.num_layers):
             if layer > 0:
                 out = self.dropout(out)
             per_direction = []
             for d in range(self.directions):
                 k = layer * self.directions + d
-                seq = out if d == 0 else out.flip(1)
-                xw = torch.addmm(self.b_h[k], seq.flatten(0, 1), self.W_xh[k])  # [B*L, H]
-                h = self._recur(xw.view(seq.shape[0], seq.shape[1], -1), self.W_hh[k])
-                per_direction.append(h if d == 0 else h.flip(1))
+                seq = out if d == 0 else out.flip(0)
+                # One matmul projects the inputs of every step; only h @ W_hh stays in the loop.
+                xw = torch.addmm(self.b_h[k], seq.reshape(-1, seq.shape[-1]), self.W_xh[k])
+                h = ElmanRecurrence.apply(xw.view(seq.shape[0], seq.shape[1], -1), self.W_hh[k])
+                per_direction.append(h if d == 0 else h.flip(0))
             out = torch.cat(per_direction, dim=-1) if self.directions > 1 else per_direction[0]
-        return out  # [B, L, H × directions]
+        return out.transpose(0, 1)  # [B, L, H × directions]
 
     @torch.no_grad()
     def load_from_torch(self, rnn: nn.RNN) -> ElmanRNN:
@@ -146,3 +137,38 @@ class GRU(TorchRecurrent):
     """``nn.GRU``: the LSTM's gating with fewer parameters."""
 
     module_class = nn.GRU
+
+
+class ElmanRecurrence(torch.autograd.Function):
+    """``h_t = tanh(xw_t + h_{t-1} W_hh)`` over time-major ``xw [L, B, H]`` (``h_{-1} = 0``).
+
+    Autograd would record two nodes per step and replay them one by one; here the forward
+    runs without recording, writing each step into one preallocated buffer, and the backward
+    is the BPTT recursion written out: ``dz_t = (g_t + dz_{t+1} W_hhᵀ) ⊙ (1 - h_t²)``, then
+    ``∂W_hh = Σ_t h_{t-1}ᵀ dz_t`` as a single matmul and ``∂xw = dz``. Two kernels per step
+    each way, no allocation inside the loops; works on any device.
+    """
+
+    @staticmethod
+    def forward(ctx, xw: Tensor, w_hh: Tensor) -> Tensor:
+        h = torch.empty_like(xw)
+        torch.tanh(xw[0], out=h[0])
+        for t in range(1, xw.shape[0]):
+            torch.addmm(xw[t], h[t - 1], w_hh, out=h[t])
+            h[t].tanh_()
+        ctx.save_for_backward(h, w_hh)
+        return h
+
+    @staticmethod
+    def backward(ctx, grad_h: Tensor) -> tuple[Tensor, Tensor]:
+        h, w_hh = ctx.saved_tensors
+        slope = 1.0 - h * h  # tanh'(z_t) for every step at once
+        dz = torch.empty_like(h)
+        w_hh_t = w_hh.t()
+        last = h.shape[0] - 1
+        torch.mul(grad_h[last], slope[last], out=dz[last])
+        for t in range(last - 1, -1, -1):
+            torch.addmm(grad_h[t], dz[t + 1], w_hh_t, out=dz[t])
+            dz[t].mul_(slope[t])
+        grad_w = h[:-1].reshape(-1, h.shape[-1]).t() @ dz[1:].reshape(-1, h.shape[-1])
+        return dz, grad_w

@@ -1,0 +1,129 @@
+"""``ratio_fit_vs_raw``: the project's real ``trainer.fit`` against a hand-written loop."""
+
+from __future__ import annotations
+
+import copy
+import tempfile
+from pathlib import Path
+
+import torch
+from common import compose, interleaved, median
+from raw_loop import raw_fit
+from torch import nn
+
+
+class _Plain(nn.Module):
+    """Backbone + head without the LightningModule around them."""
+
+    def __init__(self, backbone: nn.Module, head: nn.Module) -> None:
+        super().__init__()
+        self.backbone, self.head = backbone, head
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.backbone(x))  # the head picks the step(s) it reads
+
+
+def fit_overrides(epochs: int, backbone: str = "lstm") -> list[str]:
+    return [
+        f"backbone={backbone}",
+        "model.backbone.hidden_size=32",
+        f"trainer.max_epochs={epochs}",
+        "callbacks.early_stopping=null",
+    ]
+
+
+def _build(workdir: Path, epochs: int, tag: str, extra: list[str]):
+    import lightning as L
+
+    from rnnlab.builders import build_run
+    from rnnlab.train import _tidy_lightning_logging
+
+    cfg = compose(workdir / tag, fit_overrides(epochs) + extra)
+    _tidy_lightning_logging()
+    L.seed_everything(cfg.seed, verbose=False)
+    return cfg, build_run(cfg)
+
+
+def _raw_runner(cfg, run):
+    from hydra.utils import instantiate
+
+    dm = run.datamodule
+    dm.setup("fit")
+    model = _Plain(copy.deepcopy(run.model.backbone), copy.deepcopy(run.model.head))
+    opt_factory = instantiate(cfg.model.optimizer)
+    sched_cfg = cfg.model.scheduler
+    sched_factory = instantiate(sched_cfg) if sched_cfg is not None else None
+    clip = cfg.trainer.get("gradient_clip_val")
+
+    def make_scheduler(optimizer, total_steps):
+        return sched_factory(optimizer, total_steps=total_steps) if sched_factory else None
+
+    def go():
+        return raw_fit(
+            model,
+            dm.datasets["train"].windows,
+            dm.datasets["val"].windows,
+            seq_len=dm.seq_len,
+            epochs=int(cfg.trainer.max_epochs),
+            batch_size=dm.batch_size,
+            eval_batch_size=dm.eval_batch_size,
+            shuffle_seed=dm.shuffle_seed,
+            make_optimizer=lambda p: opt_factory(params=p),
+            make_scheduler=make_scheduler,
+            clip_norm=clip,
+        )
+
+    return model, go
+
+
+def measure_fit(epochs: int = 50, repeats: int = 5, extra: list[str] | None = None) -> dict:
+    """Median wall time of ``trainer.fit`` and of the raw loop, interleaved; their ratio."""
+    extra = list(extra or [])
+    torch.set_num_threads(1)
+    with tempfile.TemporaryDirectory() as tmp:
+        workdir = Path(tmp)
+        # Every run is built before the clock starts (composing and instantiating are
+        # start-up costs, measured by startup_seconds); only fit and loop are timed.
+        n = repeats + 1
+        real_runs = [_build(workdir, epochs, f"fit{i}", extra)[1] for i in range(n)]
+        raw_runs = [_raw_runner(*_build(workdir, epochs, f"raw{i}", extra)) for i in range(n)]
+
+        def real():
+            run = real_runs.pop()
+            run.trainer.fit(run.model, datamodule=run.datamodule)
+            return run
+
+        def raw():
+            model, go = raw_runs.pop()
+            go()
+            return model
+
+        real()  # warm-up: first-call costs (lazy imports, allocator) hit neither side's median
+        raw()
+        last_real, last_raw = real_runs[0], raw_runs[0][0]
+        t_real, t_raw = interleaved(real, raw, repeats)
+        weight_gap = max(
+            (a - b).abs().max().item()
+            for a, b in zip(
+                [*last_real.model.backbone.parameters(), *last_real.model.head.parameters()],
+                last_raw.parameters(),
+                strict=True,
+            )
+        )
+    fit_s, raw_s = median(t_real), median(t_raw)
+    return {
+        "ratio_fit_vs_raw": fit_s / raw_s,
+        "fit_seconds": fit_s,
+        "raw_seconds": raw_s,
+        "fit_runs": t_real,
+        "raw_runs": t_raw,
+        "final_weight_max_abs_diff": weight_gap,
+        "epochs": epochs,
+    }
+
+
+if __name__ == "__main__":
+    import json
+    import sys
+
+    print(json.dumps(measure_fit(int(sys.argv[1]) if len(sys.argv) > 1 else 50, 3), indent=1))

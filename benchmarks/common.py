@@ -1,0 +1,54 @@
+"""Helpers shared by the bench sections: composing the real config, timing, medians."""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+CONF_DIR = ROOT / "conf"
+
+
+def compose(output_dir: Path, overrides: list[str]):
+    """Compose ``conf/train.yaml`` as ``python train.py`` would, with runs under ``output_dir``."""
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+    from hydra.core.hydra_config import HydraConfig
+    from omegaconf import open_dict
+
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        cfg = hydra_compose("train", overrides=overrides, return_hydra_config=True)
+    with open_dict(cfg):
+        cfg.hydra.runtime.output_dir = str(output_dir)
+        cfg.hydra.job.num = 0
+    HydraConfig.instance().set_config(cfg)
+    return cfg
+
+
+def timed(fn: Callable[[], object]) -> tuple[float, object]:
+    """Wall seconds of one call and its result."""
+    start = time.perf_counter()
+    result = fn()
+    return time.perf_counter() - start, result
+
+
+def interleaved(
+    a: Callable[[], object], b: Callable[[], object], repeats: int
+) -> tuple[list[float], list[float]]:
+    """Time ``a`` and ``b`` alternately (ABBA order), so slow phases of a shared machine
+    hit both sides alike."""
+    times_a: list[float] = []
+    times_b: list[float] = []
+    for i in range(repeats):
+        pair = [(a, times_a), (b, times_b)]
+        for fn, out in pair if i % 2 == 0 else pair[::-1]:
+            out.append(timed(fn)[0])
+    return times_a, times_b
+
+
+def median(values: list[float]) -> float:
+    return float(statistics.median(values))
