@@ -39,6 +39,9 @@ format: install ## Fix lint and format with ruff
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
+compare: install ## Table + chart of a sweep: make compare DIR=logs/train/multiruns/<time> (default: newest)
+	$(PY) -m rnnlab.compare $(DIR)
+
 tensorboard: install ## Serve TensorBoard over logs/ (LOGDIR=... to change)
 	$(VENV)/bin/tensorboard --logdir $(or $(LOGDIR),logs)
 
