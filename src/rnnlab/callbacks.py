@@ -157,57 +157,31 @@ class NonFiniteGuard(L.Callback):
         )
 
 
-class RngState(L.Callback):
-    """Saves the random generators' states (torch CPU and CUDA, NumPy, Python) in every
-    checkpoint and puts them back when a run resumes, so dropout masks after a resume are
-    the ones an uninterrupted run draws.
+class SeedEachEpoch(L.Callback):
+    """Reseeds the random generators (torch CPU and CUDA, NumPy, Python) at the first batch
+    of every training epoch from ``(seed, epoch)``, so the dropout masks of an epoch do not
+    depend on what ran before it, and a run resumed from any epoch draws what an
+    uninterrupted run draws (the batch order already follows ``(seed, epoch)``).
 
-    The states are put back at the start of the first resumed epoch, not while the
-    checkpoint loads: Lightning draws random numbers in between (e.g. when it probes the
-    dataloaders), which the uninterrupted run never did at that point. Everything is stored
-    as tensors and plain values, so checkpoints still load with ``weights_only=True``.
+    Saving the generators' states in the checkpoint is not enough: when a run resumes,
+    Lightning creates the training dataloader's iterator (which draws a random number)
+    before the first epoch starts, while an uninterrupted run does so after; reseeding at
+    the first batch comes after both. It costs one reseed per epoch.
     """
 
-    def __init__(self) -> None:
-        self._pending: dict | None = None
+    def __init__(self, seed: int) -> None:
+        self.seed = int(seed)
 
-    def state_dict(self) -> dict:
-        import random
-
-        import numpy as np
-        import torch
-
-        # The legacy global generator: what user code calling np.random.* draws from.
-        kind, keys, pos, has_gauss, cached = np.random.get_state()  # noqa: NPY002
-        state = {
-            "torch": torch.get_rng_state(),
-            "numpy": [kind, torch.from_numpy(keys.astype(np.int64)), pos, has_gauss, cached],
-            "python": random.getstate(),
-        }
-        if torch.cuda.is_available() and torch.cuda.is_initialized():
-            state["cuda"] = torch.cuda.get_rng_state_all()
-        return state
-
-    def load_state_dict(self, state_dict: dict) -> None:
-        self._pending = state_dict
-
-    def on_train_epoch_start(self, trainer, pl_module) -> None:
-        if self._pending is None:
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
+        if batch_idx != 0:
             return
         import random
 
         import numpy as np
         import torch
 
-        state, self._pending = self._pending, None
-        torch.set_rng_state(state["torch"])
-        kind, keys, pos, has_gauss, cached = state["numpy"]
-        np.random.set_state((kind, keys.numpy().astype(np.uint32), pos, has_gauss, cached))  # noqa: NPY002
-        random.setstate(_as_tuples(state["python"]))
-        if "cuda" in state and torch.cuda.is_available():
-            torch.cuda.set_rng_state_all(state["cuda"])
-
-
-def _as_tuples(value):
-    """``random.setstate`` wants the tuples back that a checkpoint may return as lists."""
-    return tuple(_as_tuples(v) for v in value) if isinstance(value, (list, tuple)) else value
+        # Distinct per epoch; 2**32 bounds what NumPy's legacy generator accepts.
+        seed = (self.seed * 1_000_003 + trainer.current_epoch) % 2**32
+        torch.manual_seed(seed)  # also every CUDA device
+        np.random.seed(seed)  # noqa: NPY002 - user code may draw from the legacy global one
+        random.seed(seed)

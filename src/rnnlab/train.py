@@ -100,12 +100,15 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     if cfg.test_ckpt not in ("best", "last"):
         raise ValueError(f"test_ckpt={cfg.test_ckpt!r}: use 'best' or 'last'")
 
+    from rnnlab.checkpoints import resume_checkpoint
+
+    ckpt_path = resume_checkpoint(cfg)  # ckpt_path=PATH, or last.ckpt of this dir (resume=true)
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     run = build_run(cfg)
     trainer, model, dm = run.trainer, run.model, run.datamodule
 
     start = time.perf_counter()
-    trainer.fit(model, datamodule=dm, ckpt_path=cfg.get("ckpt_path"))
+    trainer.fit(model, datamodule=dm, ckpt_path=ckpt_path)
     fit_seconds = time.perf_counter() - start
     fit_metrics = {k: v.item() for k, v in trainer.callback_metrics.items()}
 
@@ -212,14 +215,26 @@ def _flat_hparams(cfg: DictConfig) -> dict[str, Any]:
 
 @hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="train")
 def main(cfg: DictConfig) -> float | None:
-    """Hydra entry point; returns ``cfg.optimized_metric`` for sweepers."""
+    """Hydra entry point; returns ``cfg.optimized_metric`` for sweepers.
+
+    Settings are validated before any work. A failure leaves ``error.txt`` in the run dir;
+    a bad setting ends a single run with one ``error:`` line (exit 2), and a failed job of
+    a multirun lets the others go on (see ``rnnlab.failures`` for exit statuses).
+    """
     from hydra.core.hydra_config import HydraConfig
 
-    print_config_tree(cfg, Path(HydraConfig.get().runtime.output_dir) / "config_tree.yaml")
-    metrics = train(cfg)
-    print_summary(metrics)
-    key = cfg.get("optimized_metric")
-    return metrics.get(key) if key else None
+    from rnnlab.failures import job_guard
+    from rnnlab.validation import validate_config
+
+    run_dir = Path(HydraConfig.get().runtime.output_dir)
+    with job_guard(run_dir) as job:
+        validate_config(cfg)
+        print_config_tree(cfg, run_dir / "config_tree.yaml")
+        metrics = train(cfg)
+        print_summary(metrics)
+        key = cfg.get("optimized_metric")
+        job.result = metrics.get(key) if key else None
+    return job.result
 
 
 if __name__ == "__main__":

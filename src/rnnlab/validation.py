@@ -1,0 +1,356 @@
+"""Config checks at the boundary: bad settings fail before any work, with one line.
+
+``validate_config(cfg)`` runs first in ``python train.py`` and raises ``ConfigError`` whose
+message names the setting by its config path, the value given and what is allowed::
+
+    data.seq_len=0 is invalid: it must be an integer >= 1 (input window length)
+
+Per-setting rules are one declarative table (``SETTINGS``); the checks that involve several
+settings (split fractions, windows per split, backbone class) are functions below it.
+A rule applies only where its key exists, so other datamodules and backbones with other
+settings pass through; a datamodule the table does not know is built once here, and any
+``ValueError`` it raises (e.g. a CSV file that is too short) becomes a ``ConfigError``.
+Unknown config keys and unknown ``backbone=`` choices are refused earlier by Hydra itself.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
+MAX_SEED = 2**32 - 1  # numpy's legacy generator (the sine noise) takes seeds below 2**32
+
+
+class ConfigError(ValueError):
+    """A setting that cannot work; the message is one line for the user.
+
+    ``python train.py`` prints it as ``error: <message>`` and exits with ``exit_code``.
+    """
+
+    exit_code = 2
+
+
+@dataclass(frozen=True)
+class Integer:
+    """An int (not a bool, not a float) in ``[low, high]``."""
+
+    low: int | None = None
+    high: int | None = None
+
+    def accepts(self, value: Any) -> bool:
+        if not isinstance(value, int) or isinstance(value, bool):
+            return False
+        return (self.low is None or value >= self.low) and (self.high is None or value <= self.high)
+
+    def __str__(self) -> str:
+        if self.high is None:
+            return f"an integer >= {self.low}"
+        return f"an integer in [{self.low}, {self.high}]"
+
+
+@dataclass(frozen=True)
+class Number:
+    """A finite int or float between ``low`` and ``high`` (each bound open or closed)."""
+
+    low: float | None = None
+    high: float | None = None
+    low_open: bool = False
+    high_open: bool = False
+
+    def accepts(self, value: Any) -> bool:
+        if not isinstance(value, (int, float)) or isinstance(value, bool):
+            return False
+        if not math.isfinite(value):
+            return False
+        if self.low is not None and (value <= self.low if self.low_open else value < self.low):
+            return False
+        return self.high is None or (value < self.high if self.high_open else value <= self.high)
+
+    def __str__(self) -> str:
+        if self.high is None:
+            return f"a number {'>' if self.low_open else '>='} {self.low:g}"
+        left, right = "(" if self.low_open else "[", ")" if self.high_open else "]"
+        return f"a number in {left}{self.low:g}, {self.high:g}{right}"
+
+
+@dataclass(frozen=True)
+class OneOf:
+    """One of a few fixed values."""
+
+    choices: tuple[Any, ...]
+
+    def accepts(self, value: Any) -> bool:
+        return value in self.choices
+
+    def __str__(self) -> str:
+        return "one of " + ", ".join(str(c) for c in self.choices)
+
+
+@dataclass(frozen=True)
+class Boolean:
+    """``true`` or ``false``."""
+
+    def accepts(self, value: Any) -> bool:
+        return isinstance(value, bool)
+
+    def __str__(self) -> str:
+        return "true or false"
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One config key, what values it takes, and what it means (for the message)."""
+
+    path: str
+    allowed: Integer | Number | OneOf | Boolean
+    meaning: str
+    nullable: bool = False
+
+
+UNIT = Number(0.0, 1.0, low_open=True, high_open=True)
+SETTINGS: tuple[Setting, ...] = (
+    Setting("seed", Integer(0, MAX_SEED), "training seed"),
+    Setting("test_ckpt", OneOf(("best", "last")), "which weights are tested"),
+    Setting("resume", Boolean(), "continue from <run dir>/checkpoints/last.ckpt"),
+    Setting("data.seq_len", Integer(1), "input window length"),
+    Setting("data.val_fraction", UNIT, "share of windows for validation"),
+    Setting("data.test_fraction", UNIT, "share of windows for testing"),
+    Setting("data.batch_size", Integer(1), "windows per training batch"),
+    Setting("data.eval_batch_size", Integer(1), "windows per evaluation batch"),
+    Setting("data.num_workers", Integer(0), "DataLoader worker processes"),
+    Setting("data.sample_size", Integer(1), "points in the series"),
+    Setting("data.noise_std", Number(0.0), "standard deviation of the noise"),
+    Setting("data.t_max", Number(0.0, low_open=True), "end of the time axis"),
+    Setting("data.freq", Number(), "frequency of the sine"),
+    Setting("data.seed", Integer(0, MAX_SEED), "seed of the noise"),
+    Setting("model.backbone.input_size", Integer(1), "features per time step"),
+    Setting("model.backbone.hidden_size", Integer(1), "hidden units per layer"),
+    Setting("model.backbone.num_layers", Integer(1), "stacked recurrent layers"),
+    Setting("model.backbone.dropout", Number(0.0, 1.0, high_open=True), "dropout between layers"),
+    Setting("model.backbone.bidirectional", Boolean(), "also read windows backwards"),
+    Setting("model.optimizer.lr", Number(0.0, low_open=True), "learning rate"),
+    Setting("model.optimizer.weight_decay", Number(0.0), "weight decay"),
+    Setting("model.scheduler.warmup_steps", Integer(0), "linear warm-up steps"),
+    Setting("model.scheduler.min_lr_ratio", Number(0.0, 1.0), "final lr / initial lr"),
+    Setting("model.scheduler_interval", OneOf(("step", "epoch")), "when the lr schedule steps"),
+    Setting("trainer.max_epochs", Integer(1), "epochs to train"),
+    Setting("trainer.gradient_clip_val", Number(0.0), "gradient norm clip", nullable=True),
+    Setting("trainer.check_val_every_n_epoch", Integer(1), "epochs between validations"),
+    Setting("callbacks.early_stopping.patience", Integer(0), "epochs without improvement"),
+)
+
+_ABSENT = object()
+
+
+def shown(value: Any) -> str:
+    """A value the way a user would type it in an override."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return str(value).lower()
+    return repr(value) if isinstance(value, str) else str(value)
+
+
+def _value(cfg: DictConfig, path: str) -> Any:
+    return OmegaConf.select(cfg, path, default=_ABSENT, throw_on_missing=False)
+
+
+def check_settings(cfg: DictConfig, settings: tuple[Setting, ...] = SETTINGS) -> None:
+    """Every rule of ``settings`` whose key is in ``cfg``; raises on the first bad value."""
+    for setting in settings:
+        value = _value(cfg, setting.path)
+        if value is _ABSENT or (value is None and setting.nullable):
+            continue
+        if OmegaConf.is_config(value) or not setting.allowed.accepts(value):
+            raise ConfigError(
+                f"{setting.path}={shown(value)} is invalid: it must be {setting.allowed}"
+                f"{' or null' if setting.nullable else ''} ({setting.meaning})"
+            )
+
+
+def check_required(cfg: DictConfig) -> None:
+    """Settings left at ``???`` (e.g. ``data.path`` of ``data=csv``) must be given."""
+    missing = sorted(
+        key
+        for group in ("data", "model", "trainer")
+        if group in cfg
+        for key in OmegaConf.missing_keys(cfg[group])
+    )
+    if missing:
+        raise ConfigError(
+            f"{missing[0]} is required and has no value: give it on the command line, "
+            f"e.g. {missing[0]}=..."
+        )
+
+
+def _fits(n_points: int, seq_len: int, val_fraction: float, test_fraction: float) -> bool:
+    """True when train, val and test all get at least one window (the datamodule's rule)."""
+    from rnnlab.data.windows import chronological_splits
+
+    if seq_len >= n_points:
+        return False
+    try:
+        splits = chronological_splits(n_points, seq_len, val_fraction, test_fraction)
+    except ValueError:
+        return False
+    return "val" in splits  # a val share that rounds to 0 windows silently drops the split
+
+
+def _largest(ok: Any, low: int, high: int) -> int:
+    """Largest x in [low, high] with ok(x), for ok true up to a point (ok(low) is true)."""
+    while low < high:
+        mid = (low + high + 1) // 2
+        low, high = (mid, high) if ok(mid) else (low, mid - 1)
+    return low
+
+
+def _smallest(ok: Any, low: int) -> int:
+    """Smallest x >= low with ok(x), for ok false then (mostly) true."""
+    high = max(low, 1)
+    while not ok(high):
+        high *= 2
+    while low < high:
+        mid = (low + high) // 2
+        low, high = (low, mid) if ok(mid) else (mid + 1, high)
+    while low > 1 and ok(low - 1):  # rounding can make ok non-monotone by a point or two
+        low -= 1
+    return low
+
+
+def check_windows(
+    n_points: int,
+    seq_len: int,
+    val_fraction: float,
+    test_fraction: float,
+    n_points_key: str = "data.sample_size",
+) -> None:
+    """Every split must get at least one window; otherwise say which settings to change.
+
+    ``n_points_key`` names where the series length comes from, for the message.
+    """
+    if _fits(n_points, seq_len, val_fraction, test_fraction):
+        return
+    fits_len = lambda s: _fits(n_points, s, val_fraction, test_fraction)  # noqa: E731
+    min_points = _smallest(lambda n: _fits(n, seq_len, val_fraction, test_fraction), seq_len + 1)
+    for key, fraction, split in (
+        ("data.val_fraction", val_fraction, "validation"),
+        ("data.test_fraction", test_fraction, "test"),
+    ):
+        windows = n_points - 1  # the most windows the series can give (seq_len=1)
+        if windows >= 1 and round(fraction * windows) < 1:
+            larger = f"{key} >= {1 / windows:.3g}, or " if windows > 1 else ""
+            raise ConfigError(
+                f"{key}={fraction} is invalid for {n_points_key}={n_points}: the {split} split "
+                f"gets no windows; allowed: {larger}{n_points_key} >= {min_points}"
+            )
+    fractions = f"data.val_fraction={val_fraction}, data.test_fraction={test_fraction}"
+    if not fits_len(1):
+        raise ConfigError(
+            f"{n_points_key}={n_points} is invalid: too short for any window with {fractions}; "
+            f"allowed: {n_points_key} >= {min_points} for data.seq_len={seq_len}"
+        )
+    max_len = _largest(fits_len, 1, n_points)
+    raise ConfigError(
+        f"data.seq_len={seq_len} with {n_points_key}={n_points} is invalid: with {fractions} "
+        f"a split gets no windows; allowed: data.seq_len <= {max_len} for this series, or "
+        f"{n_points_key} >= {min_points} for this seq_len"
+    )
+
+
+def check_splits(cfg: DictConfig) -> None:
+    """Split fractions that leave room for training, and windows in every split."""
+    val, test = _value(cfg, "data.val_fraction"), _value(cfg, "data.test_fraction")
+    if val is _ABSENT or test is _ABSENT:
+        return
+    if val + test >= 1:
+        raise ConfigError(
+            f"data.val_fraction={val} with data.test_fraction={test} is invalid: they sum to "
+            f"{val + test:g} and must sum to less than 1 (the rest is the training split)"
+        )
+    n_points, seq_len = _value(cfg, "data.sample_size"), _value(cfg, "data.seq_len")
+    if n_points is not _ABSENT and seq_len is not _ABSENT:
+        check_windows(n_points, seq_len, val, test)
+
+
+def backbone_choices() -> list[str]:
+    """The ``backbone=`` names that ``conf/backbone/`` offers."""
+    return sorted(p.stem for p in (CONF_DIR / "backbone").glob("*.yaml"))
+
+
+def check_backbone(cfg: DictConfig) -> None:
+    """``model.backbone._target_`` must name an importable class."""
+    target = _value(cfg, "model.backbone._target_")
+    if target is _ABSENT or target is None:
+        return
+    try:
+        locate(str(target))
+    except (ImportError, AttributeError) as exc:
+        raise ConfigError(
+            f"model.backbone._target_={shown(target)} is invalid: it cannot be imported "
+            f"({_one_line(exc)}); the backbones in conf/backbone are "
+            f"{', '.join(backbone_choices())} (choose one with backbone=NAME)"
+        ) from None
+
+
+def locate(dotted: str) -> Any:
+    """The object a dotted path names, importing the longest module prefix that exists."""
+    import importlib
+
+    parts = dotted.split(".")
+    for cut in range(len(parts) - 1, 0, -1):
+        try:
+            obj = importlib.import_module(".".join(parts[:cut]))
+        except ImportError:
+            if cut == 1:
+                raise
+            continue
+        for attr in parts[cut:]:
+            obj = getattr(obj, attr)
+        return obj
+    raise ImportError(f"{dotted!r} is not a dotted path")
+
+
+def check_callbacks(cfg: DictConfig) -> None:
+    """``test_ckpt=best`` needs the checkpoint callback that writes best.ckpt."""
+    if _value(cfg, "test_ckpt") == "best" and not _value(cfg, "callbacks.model_checkpoint"):
+        raise ConfigError(
+            "test_ckpt='best' is invalid without callbacks.model_checkpoint (it writes "
+            "best.ckpt): use test_ckpt=last or keep the callback"
+        )
+
+
+def check_data_builds(cfg: DictConfig) -> None:
+    """Build and set up a datamodule the rules above do not fully cover (e.g. ``data=csv``),
+    turning its one-line ``ValueError``/``FileNotFoundError`` into a ``ConfigError``."""
+    if "data" not in cfg or _value(cfg, "data.sample_size") is not _ABSENT:
+        return  # synthetic series: the rules and check_windows already decided
+    from hydra.errors import InstantiationException
+    from hydra.utils import instantiate
+
+    try:
+        instantiate(cfg.data).setup("fit")
+    except InstantiationException as exc:
+        cause = exc.__cause__ or exc
+        raise ConfigError(f"data: {_one_line(cause)}") from None
+    except (ValueError, FileNotFoundError, KeyError) as exc:
+        raise ConfigError(_one_line(exc)) from None
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
+
+
+def validate_config(cfg: DictConfig) -> None:
+    """All checks, cheapest first; raises ``ConfigError`` on the first bad setting."""
+    check_required(cfg)
+    check_settings(cfg)
+    check_splits(cfg)
+    check_backbone(cfg)
+    check_callbacks(cfg)
+    check_data_builds(cfg)
