@@ -128,7 +128,9 @@ def make_run_figures(
     figures["scatter"] = plots.actual_vs_predicted(target, pred, title=f"{title}, test split")
     curves = history_curves(history) if history is not None else {}
     if curves:
-        figures["loss"] = plots.loss_curves(curves, title=f"{title}: loss per epoch")
+        figures["loss"] = plots.loss_curves(
+            curves, title=f"{title}: loss per epoch", floor=datamodule.noise_floor_mse
+        )
 
     backbone = getattr(model, "backbone", model)
     x = test.inputs[window]  # [L, 1]

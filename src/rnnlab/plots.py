@@ -24,7 +24,6 @@ __all__ = [
     "actual_vs_predicted",
     "hidden_state_evolution",
     "loss_curves",
-    "predictions_by_model",
     "predictions_over_time",
 ]
 
@@ -34,7 +33,6 @@ FIGSIZE: dict[str, tuple[float, float]] = {
     "scatter": (6.0, 6.0),
     "loss": (8.0, 4.5),
     "hidden_states": (10.0, 7.0),
-    "by_model": (10.0, 4.5),
 }
 SPLIT_COLORS = {"train": "tab:blue", "val": "tab:orange", "test": "tab:green"}
 SPLIT_NAMES = {"train": "train", "val": "validation", "test": "test"}
@@ -160,10 +158,12 @@ def loss_curves(
     ylabel: str = "MSE loss",
     log_y: bool = True,
     mark_min: bool = True,
+    floor: float | None = None,
 ) -> Figure:
     """One line per ``label -> (epochs, values)``; the minimum of each curve is marked.
 
-    Missing values (NaN) are skipped, so a curve may be shorter than another.
+    Missing values (NaN) are skipped, so a curve may be shorter than another. ``floor`` draws
+    the noise floor (the MSE no model can beat) as a dashed line.
     """
     fig = Figure(figsize=FIGSIZE["loss"], layout="constrained")
     ax = fig.subplots()
@@ -185,6 +185,8 @@ def loss_curves(
                 mfc="none",
                 label=f"{label} min {v[i]:.4g} (epoch {x[i]:g})",
             )
+    if floor is not None and ax.has_data():
+        ax.axhline(floor, color="0.3", ls="--", lw=1, label=f"noise floor {floor:.4g}")
     if log_y and ax.has_data():
         ax.set_yscale("log")
     ax.set(xlabel="epoch", ylabel=ylabel, title=title)
@@ -337,25 +339,4 @@ def hidden_state_evolution(
     else:
         _unit_panels(fig, arrays, steps, labels, inputs, target)
     fig.suptitle(title)
-    return fig
-
-
-def predictions_by_model(
-    target_time: Any,
-    target: Any,
-    predictions: Mapping[str, Any],
-    *,
-    title: str = "Test predictions of every model",
-) -> Figure:
-    """Every model's test predictions over the actual test values; each label carries its MSE."""
-    t, y = _np(target_time), _np(target)
-    fig = Figure(figsize=FIGSIZE["by_model"], layout="constrained")
-    ax = fig.subplots()
-    ax.plot(t, y, "o", color="black", ms=3, alpha=0.5, label="actual")
-    for name, pred in predictions.items():
-        mse, _ = mse_r2(y, pred)
-        ax.plot(t, _np(pred), lw=1.4, label=f"{name} (MSE {mse:.4g})")
-    ax.set(xlabel="time t", ylabel="value", title=title)
-    ax.legend(loc="best", fontsize="small")
-    ax.margins(x=0.01)
     return fig
