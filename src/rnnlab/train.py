@@ -229,9 +229,14 @@ def main(cfg: DictConfig) -> float | None:
     run_dir = Path(HydraConfig.get().runtime.output_dir)
     with job_guard(run_dir) as job:
         validate_config(cfg)
-        print_config_tree(cfg, run_dir / "config_tree.yaml")
+        # Under trainer=ddp* every rank runs main(); only rank 0 prints and saves the tree.
+        from lightning.pytorch.utilities import rank_zero_only
+
+        if rank_zero_only.rank == 0:
+            print_config_tree(cfg, run_dir / "config_tree.yaml")
         metrics = train(cfg)
-        print_summary(metrics)
+        if rank_zero_only.rank == 0:
+            print_summary(metrics)
         key = cfg.get("optimized_metric")
         job.result = metrics.get(key) if key else None
     return job.result

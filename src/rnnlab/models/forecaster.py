@@ -11,6 +11,7 @@ from torch import Tensor, nn
 from torch.optim import Optimizer
 from torchmetrics import MeanAbsoluteError, MeanSquaredError, MetricCollection, R2Score
 
+from rnnlab.models.epoch_sums import EpochSums
 from rnnlab.models.heads import build_head
 
 CHECKPOINT_KEY = "rnnlab"  # marks our checkpoints and holds the run's plain-dict config
@@ -71,7 +72,7 @@ class Forecaster(L.LightningModule):
         self.scheduler_factory = scheduler
         self.scheduler_interval = scheduler_interval
         self.loss_fn = nn.MSELoss()
-        self.train_metrics = _metrics("train/")
+        self.train_sums = EpochSums()  # per-step work kept to a few tensor ops (epoch_sums.py)
         self.val_metrics = _metrics("val/")
         self.test_metrics = _metrics("test/")
         # The composed run config (plain containers), stored in every checkpoint by train.py.
@@ -93,15 +94,28 @@ class Forecaster(L.LightningModule):
         loc, scale = self.target_loc, self.target_scale
         metrics.update(pred.detach() * scale + loc, y * scale + loc)
         # Accumulated on the device and reduced once per epoch: no host sync per step.
-        # sync_dist: with several processes every rank logs the mean over all of them.
-        self.log(
-            f"{stage}/loss", loss.detach(), on_step=False, on_epoch=True, batch_size=len(y),
-            sync_dist=True,
-        )  # fmt: skip
+        # No sync_dist: a reduction here would be a collective that rank-0-only callbacks
+        # (progress bar, history) trigger alone, deadlocking multi-process runs.
+        self.log(f"{stage}/loss", loss.detach(), on_step=False, on_epoch=True, batch_size=len(y))
         return loss
 
     def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
-        return self._step(batch, self.train_metrics, "train")
+        x, y = batch
+        pred = self(x)
+        loss = self.loss_fn(pred, y)
+        self.train_sums.update(pred.detach(), y, loss.detach())
+        if self.trainer.is_last_batch:
+            # Logged once per epoch, from its last step: the callbacks that run at train-epoch
+            # end (history, progress lines, NaN guard) then already see this epoch's values.
+            self.log_dict(self._train_epoch_metrics(), batch_size=1)
+        return loss
+
+    def _train_epoch_metrics(self) -> dict[str, Tensor]:
+        # Processes add their sums once per epoch (on one device nothing is reduced).
+        total = None
+        if self.trainer.world_size > 1:
+            total = lambda t: self.trainer.strategy.reduce(t, reduce_op="sum")  # noqa: E731
+        return self.train_sums.compute("train/", self.target_scale, total)
 
     def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
         self._step(batch, self.val_metrics, "val")
@@ -117,7 +131,7 @@ class Forecaster(L.LightningModule):
         metrics.reset()
 
     def on_train_epoch_end(self) -> None:
-        self._log_epoch_metrics(self.train_metrics)
+        self.train_sums.reset()
 
     def on_validation_epoch_end(self) -> None:
         self._log_epoch_metrics(self.val_metrics)

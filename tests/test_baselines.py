@@ -1,0 +1,85 @@
+"""Naive and linear-AR baselines: right targets, fit on training data only, original units."""
+
+from __future__ import annotations
+
+import csv
+import math
+from pathlib import Path
+
+import pytest
+import torch
+
+from rnnlab.baselines import baseline_metrics, fit_linear_ar, linear_ar_mse, naive_last_mse
+from rnnlab.data import SineDataModule
+from rnnlab.data.csv import CsvDataModule
+
+
+def csv_dm(tmp_path: Path, values: list[float], name: str = "s.csv", seq_len: int = 8):
+    path = tmp_path / name
+    with path.open("w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["v"])
+        writer.writerows([v] for v in values)
+    dm = CsvDataModule(path=str(path), column="v", seq_len=seq_len)
+    dm.setup()
+    return dm
+
+
+def noisy_wave(n: int = 400, seed: int = 0) -> list[float]:
+    gen = torch.Generator().manual_seed(seed)
+    noise = torch.randn(n, generator=gen, dtype=torch.float64) * 0.2
+    return [math.sin(0.2 * i) + noise[i].item() for i in range(n)]
+
+
+def test_naive_repeats_the_last_value_of_each_test_window():
+    dm = SineDataModule(seed=3)
+    dm.setup()
+    test = dm.datasets["test"]
+    idx = test.split.target_index
+    expected = torch.mean((dm.series[idx] - dm.series[idx - 1]) ** 2).item()
+    assert naive_last_mse(dm) == pytest.approx(expected, rel=1e-6)
+
+
+def test_linear_ar_is_exact_on_a_signal_that_obeys_a_linear_recursion():
+    # sin(w t) satisfies x_t = 2 cos(w dt) x_{t-1} - x_{t-2}: least squares must find it.
+    dm = SineDataModule(noise_std=0.0)
+    dm.setup()
+    assert naive_last_mse(dm) > 1e-5
+    assert linear_ar_mse(dm) < 1e-6 * naive_last_mse(dm)
+
+
+def test_linear_ar_beats_naive_on_a_noisy_wave_and_lands_near_the_noise(tmp_path):
+    dm = csv_dm(tmp_path, noisy_wave())
+    ar, naive = linear_ar_mse(dm), naive_last_mse(dm)
+    assert ar < naive
+    assert 0.02 < ar < 0.08  # noise variance is 0.04
+
+
+def test_fit_uses_only_the_training_windows(tmp_path):
+    values = noisy_wave()
+    dm = csv_dm(tmp_path, values, "a.csv")
+    changed = list(values)
+    for i in range(dm.splits["train"].stop, len(changed)):  # rewrite validation and test
+        changed[i] = 5.0 * changed[i] + 3.0
+    other = csv_dm(tmp_path, changed, "b.csv")
+    assert torch.allclose(fit_linear_ar(dm), fit_linear_ar(other))
+    assert linear_ar_mse(dm) != pytest.approx(linear_ar_mse(other))
+
+
+def test_baselines_are_in_original_units(tmp_path):
+    values = noisy_wave()
+    small = baseline_metrics(csv_dm(tmp_path, values, "small.csv"))
+    big = baseline_metrics(csv_dm(tmp_path, [1000.0 * v + 7.0 for v in values], "big.csv"))
+    for key in ("naive_last_mse", "linear_ar_mse"):
+        assert big[key] == pytest.approx(1e6 * small[key], rel=1e-5)
+
+
+def test_training_stores_both_baselines(make_cfg):
+    from rnnlab.train import train
+
+    cfg = make_cfg("backbone=rnn", "model.backbone.hidden_size=4", "trainer.max_epochs=1")
+    metrics = train(cfg)
+    dm = SineDataModule(**{k: v for k, v in cfg.data.items() if k != "_target_"})
+    dm.setup()
+    assert metrics["naive_last_mse"] == pytest.approx(naive_last_mse(dm))
+    assert metrics["linear_ar_mse"] == pytest.approx(linear_ar_mse(dm))

@@ -1,0 +1,175 @@
+"""CSV series: reading, train-only standardisation, original units, and every bad input."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from pathlib import Path
+
+import pytest
+import torch
+
+from rnnlab.data.csv import PROJECT_ROOT, CsvDataModule, interpolate_gaps
+from rnnlab.train import train
+
+
+def write_csv(path: Path, columns: dict[str, list]) -> Path:
+    names = list(columns)
+    with path.open("w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(names)
+        writer.writerows(zip(*columns.values(), strict=True))
+    return path
+
+
+def trending_series(n: int = 300) -> list[float]:
+    """A wave on a rising trend with a large offset: test points lie far above the training
+    points, so statistics taken over the whole series would differ from the training ones."""
+    return [1000.0 + 2.0 * i + 50.0 * math.sin(0.3 * i) for i in range(n)]
+
+
+@pytest.fixture
+def series_csv(tmp_path: Path) -> Path:
+    values = trending_series()
+    years = [1800 + i for i in range(len(values))]
+    return write_csv(tmp_path / "series.csv", {"year": years, "level": values})
+
+
+def make_dm(path: Path, **kwargs) -> CsvDataModule:
+    kwargs.setdefault("seq_len", 10)
+    return CsvDataModule(path=str(path), column="level", **kwargs)
+
+
+def test_standardised_with_training_statistics_only(series_csv):
+    dm = make_dm(series_csv, time_column="year")
+    dm.setup()
+    raw = torch.tensor(trending_series(), dtype=torch.float64)
+    train = dm.splits["train"]
+    segment = raw[train.start : train.stop]
+    assert dm.loc == pytest.approx(segment.mean().item())
+    assert dm.scale == pytest.approx(segment.std().item())
+    assert dm.loc < raw.mean().item() - 50  # the whole-series mean is much higher
+    # the training segment is centred, the test segment is not
+    assert dm.series[train.start : train.stop].mean().item() == pytest.approx(0.0, abs=1e-5)
+    assert dm.series[dm.splits["test"].start :].mean().item() > 2.0
+    back = dm.to_original_units(dm.series.double())
+    assert torch.allclose(back, raw, rtol=1e-6)
+    assert dm.time[0].item() == 1800 and dm.time[-1].item() == 1800 + len(raw) - 1
+    assert dm.noise_floor_mse is None
+
+
+def test_same_windows_and_splits_as_the_sine_data(series_csv):
+    from rnnlab.data.windows import chronological_splits
+
+    dm = make_dm(series_csv, val_fraction=0.1, test_fraction=0.2)
+    dm.setup()
+    assert dm.splits == chronological_splits(300, 10, 0.1, 0.2)
+    x, y = dm.datasets["test"][torch.tensor([0])]
+    assert x.shape == (1, 10, 1) and y.shape == (1, 1)
+
+
+def test_without_time_column_the_axis_is_the_row_position(series_csv):
+    dm = make_dm(series_csv)
+    dm.setup()
+    assert torch.equal(dm.time, torch.arange(300, dtype=torch.float64))
+
+
+def test_non_numeric_time_column_falls_back_to_row_position(tmp_path):
+    path = write_csv(
+        tmp_path / "dates.csv",
+        {"date": [f"2020-01-{i + 1:02d}" for i in range(30)], "level": list(range(30))},
+    )
+    dm = CsvDataModule(path=str(path), column="level", time_column="date", seq_len=3)
+    dm.setup()
+    assert torch.equal(dm.time, torch.arange(30, dtype=torch.float64))
+
+
+def test_interpolate_fills_gaps_linearly(tmp_path):
+    values = [str(float(i)) for i in range(40)]
+    values[5], values[6], values[20] = "", "NaN", "nan"
+    values[0] = ""  # a leading gap takes the first known value
+    path = write_csv(tmp_path / "gaps.csv", {"level": values})
+    dm = CsvDataModule(path=str(path), column="level", seq_len=3, fill="interpolate")
+    dm.setup()
+    filled = dm.to_original_units(dm.series.double())
+    expected = torch.arange(40, dtype=torch.float64)
+    expected[0] = 1.0
+    assert torch.allclose(filled, expected, atol=1e-4)
+
+
+def test_interpolate_gaps_at_both_ends():
+    values = torch.tensor([math.nan, 2.0, math.nan, 6.0, math.nan], dtype=torch.float64)
+    assert interpolate_gaps(values).tolist() == [2.0, 2.0, 4.0, 6.0, 6.0]
+
+
+def test_relative_path_is_found_from_the_project_root(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    dm = CsvDataModule(path="data/sunspots_yearly.csv", column="sunspots", time_column="year")
+    dm.setup()
+    assert len(dm.series) == 309
+    assert dm.time[0].item() == 1700 and dm.time[-1].item() == 2008
+
+
+def test_shipped_series_is_small_and_complete():
+    path = PROJECT_ROOT / "data" / "sunspots_yearly.csv"
+    assert path.stat().st_size < 100_000
+    rows = path.read_text().splitlines()
+    assert rows[0] == "year,sunspots" and len(rows) == 1 + 309
+
+
+BAD_INPUTS = [
+    # (file content or None for a missing file, settings, exception type, message fragments)
+    (None, {}, FileNotFoundError, ["data.path=", "no such file"]),
+    ("a,b\n1,2\n", {"column": "level"}, ValueError, ["data.column='level'", "columns: a, b"]),
+    (
+        "level,year\n1,1\n",
+        {"time_column": "when"},
+        ValueError,
+        ["data.time_column='when'", "columns: level, year"],
+    ),
+    ("level\n1\n2\nabc\n4\n", {}, ValueError, ["non-numeric value 'abc'", "line 4"]),
+    ("year,level\n1,1\n2,\n3,3\n", {}, ValueError, ["missing values", "data.fill=interpolate"]),
+    ("level\n1\nNaN\n3\n4\n", {}, ValueError, ["1 missing values", "line 3"]),
+    ("level\n" + "\n".join(map(str, range(12))) + "\n", {}, ValueError, ["data.seq_len=10"]),
+    ("level\n1\n2\n", {"fill": "zero"}, ValueError, ["data.fill='zero'", "error, interpolate"]),
+    ("level\n" + "5\n" * 100, {}, ValueError, ["constant"]),
+]
+
+
+@pytest.mark.parametrize(("content", "settings", "error", "fragments"), BAD_INPUTS)
+def test_bad_input_gets_a_one_line_error(tmp_path, content, settings, error, fragments):
+    path = tmp_path / "bad.csv"
+    if content is not None:
+        path.write_text(content)
+    settings = {"column": "level", **settings}
+    with pytest.raises(error) as info:
+        dm = CsvDataModule(path=str(path), seq_len=10, **settings)
+        dm.setup()
+    message = str(info.value)
+    assert "\n" not in message
+    for fragment in fragments:
+        assert fragment in message, message
+
+
+def test_training_reports_metrics_and_predictions_in_original_units(make_cfg, series_csv):
+    cfg = make_cfg(
+        "data=csv", f"data.path={series_csv}", "data.column=level", "data.time_column=year",
+        "data.seq_len=10", "backbone=gru", "model.backbone.hidden_size=8",
+    )  # fmt: skip
+    metrics = train(cfg)
+    run_dir = Path(cfg.paths.output_dir)
+    with (run_dir / "predictions.csv").open() as f:
+        rows = list(csv.DictReader(f))
+    raw = trending_series()
+    assert [float(r["target"]) for r in rows] == pytest.approx(
+        [raw[int(r["index"])] for r in rows], rel=1e-6
+    )
+    assert float(rows[0]["time"]) == 1800 + int(rows[0]["index"])
+    pred = torch.tensor([float(r["prediction"]) for r in rows], dtype=torch.float64)
+    target = torch.tensor([float(r["target"]) for r in rows], dtype=torch.float64)
+    # test_mse is the error in the file's units (levels ~1500), not in standardised units
+    assert metrics["test_mse"] == pytest.approx(torch.mean((pred - target) ** 2).item(), rel=1e-3)
+    on_disk = json.loads((run_dir / "metrics.json").read_text())
+    assert on_disk["naive_last_mse"] > 0 and on_disk["linear_ar_mse"] > 0
+    assert on_disk["noise_floor_mse"] is None and on_disk["test_mse_ratio"] is None
