@@ -107,7 +107,7 @@ class Forecaster(L.LightningModule):
         if self.trainer.is_last_batch:
             # Logged once per epoch, from its last step: the callbacks that run at train-epoch
             # end (history, progress lines, NaN guard) then already see this epoch's values.
-            self.log_dict(self._train_epoch_metrics(), batch_size=1)
+            self.log_dict(self._train_epoch_metrics(), on_step=False, on_epoch=True, batch_size=1)
         return loss
 
     def _train_epoch_metrics(self) -> dict[str, Tensor]:
