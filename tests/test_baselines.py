@@ -77,7 +77,10 @@ def test_baselines_are_in_original_units(tmp_path):
 def test_training_stores_both_baselines(make_cfg):
     from rnnlab.train import train
 
-    cfg = make_cfg("backbone=rnn", "model.backbone.hidden_size=4", "trainer.max_epochs=1")
+    cfg = make_cfg(
+        "backbone=rnn", "model.backbone.hidden_size=4", "trainer.max_epochs=1",
+        "callbacks.figures=null",
+    )  # fmt: skip
     metrics = train(cfg)
     dm = SineDataModule(**{k: v for k, v in cfg.data.items() if k != "_target_"})
     dm.setup()

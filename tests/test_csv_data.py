@@ -155,7 +155,7 @@ def test_bad_input_gets_a_one_line_error(tmp_path, content, settings, error, fra
 def test_training_reports_metrics_and_predictions_in_original_units(make_cfg, series_csv):
     cfg = make_cfg(
         "data=csv", f"data.path={series_csv}", "data.column=level", "data.time_column=year",
-        "data.seq_len=10", "backbone=gru", "model.backbone.hidden_size=8",
+        "data.seq_len=10", "backbone=gru", "model.backbone.hidden_size=8", "callbacks.figures=null",
     )  # fmt: skip
     metrics = train(cfg)
     run_dir = Path(cfg.paths.output_dir)

@@ -132,30 +132,31 @@ def plot_forecast(
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    time = dm.time.double()
-    observed = dm.to_original_units(dm.series.cpu().double())
+    # numpy arrays: matplotlib's unit conversion trips over tensors
+    time = dm.time.double().numpy()
+    observed = dm.to_original_units(dm.series.cpu().double()).numpy()
     test = dm.datasets["test"]
     first = test.split.start + test.seq_len  # series index of the first test target
     in_test = dm.to_original_units(roll_forward(model, test.inputs[:1], horizon)[0].double())
-    future_t, future_v = forecast_beyond(model, dm, horizon)
+    future_t, future_v = (v.numpy() for v in forecast_beyond(model, dm, horizon))
 
     fig, (top, bottom) = plt.subplots(2, 1, figsize=(10, 7), height_ratios=[3, 2])
     top.plot(time, observed, color="tab:blue", linewidth=1, label="observed")
-    top.axvspan(time[test.split.start].item(), time[-1].item(), color="grey", alpha=0.12,
+    top.axvspan(time[test.split.start], time[-1], color="grey", alpha=0.12,
                 label="test split")  # fmt: skip
-    top.plot(time[first : first + horizon], in_test, color="tab:green", linewidth=2,
+    top.plot(time[first : first + horizon], in_test.numpy(), color="tab:green", linewidth=2,
              label=f"{horizon}-step forecast from the first test window")  # fmt: skip
     top.plot(future_t, future_v, color="tab:red", linewidth=2, linestyle="--",
              label=f"{horizon}-step forecast beyond the data")  # fmt: skip
-    top.axvline(time[-1].item(), color="black", linewidth=0.8)
+    top.axvline(time[-1], color="black", linewidth=0.8)
     top.set_xlabel("time")
     top.set_ylabel("value")
     top.set_title("Multi-step forecasts (the model fed its own predictions)")
     top.legend(loc="upper left", fontsize=8)
 
-    steps = torch.arange(1, horizon + 1)
-    bottom.plot(steps, mse, "o-", markersize=3, label="model")
-    bottom.plot(steps, naive, "s--", markersize=3, color="grey", label="repeat last value")
+    steps = list(range(1, horizon + 1))
+    bottom.plot(steps, mse.tolist(), "o-", markersize=3, label="model")
+    bottom.plot(steps, naive.tolist(), "s--", markersize=3, color="grey", label="repeat last value")
     bottom.set_xlabel("steps ahead")
     bottom.set_ylabel("test MSE (original units)")
     bottom.set_title(f"Error per horizon step over {start_points(dm, horizon)} test start points")

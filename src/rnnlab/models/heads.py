@@ -79,12 +79,13 @@ def plot_attention(model: nn.Module, dm, path, window: int = 0) -> None:
 
     test = dm.datasets["test"]
     x = test.inputs[window : window + 1].to(model.device)
-    weights = attention_weights(model, x)[0].cpu()
+    weights = attention_weights(model, x)[0].cpu().tolist()
     with torch.no_grad():
         pred = dm.to_original_units(model(x).cpu())[0, 0].item()
     start = test.split.start + window
-    time = dm.time[start : start + test.seq_len + 1].double()
-    values = dm.to_original_units(test.windows[window].cpu().double())
+    # plain lists: matplotlib's unit conversion trips over tensors
+    time = dm.time[start : start + test.seq_len + 1].double().tolist()
+    values = dm.to_original_units(test.windows[window].cpu().double()).tolist()
 
     fig, (top, bottom) = plt.subplots(2, 1, figsize=(8, 5), sharex=True, height_ratios=[2, 1])
     top.plot(time[:-1], values[:-1], "o-", color="tab:blue", label="input window")
@@ -93,7 +94,7 @@ def plot_attention(model: nn.Module, dm, path, window: int = 0) -> None:
     top.set_ylabel("value")
     top.set_title(f"Attention over test window {window}")
     top.legend(loc="best")
-    bottom.bar(time[:-1], weights, width=0.8 * float(time[1] - time[0]), color="tab:orange")
+    bottom.bar(time[:-1], weights, width=0.8 * (time[1] - time[0]), color="tab:orange")
     bottom.axhline(1.0 / len(weights), color="grey", linestyle="--", label="uniform")
     bottom.set_xlabel("time")
     bottom.set_ylabel("attention weight")
