@@ -49,11 +49,40 @@ def child_command(local_rank: int) -> list[str]:
     ]
 
 
+# Environment variables that make Lightning believe the processes already exist.
+_RANK_ENV = ("LOCAL_RANK", "NODE_RANK", "WORLD_SIZE", "MASTER_PORT")
+_launched_in_this_process = False
+
+
+def _forget_previous_job() -> None:
+    """Undo what starting ranks for an earlier job of this process left behind.
+
+    In a multirun the next job runs in the same process; with ``LOCAL_RANK`` still set it
+    would wait for ranks nobody starts, and it would reuse the old process group.
+    """
+    global _launched_in_this_process
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
+    for key in _RANK_ENV:
+        os.environ.pop(key, None)
+    _launched_in_this_process = False
+
+
 class _HydraJobLauncher(_SubprocessScriptLauncher):
     """Starts the other local ranks with ``child_command`` (Lightning's own launcher
     otherwise: same environment variables, same process observer)."""
 
+    def launch(self, function, *args, trainer=None, **kwargs):
+        # A fresh launcher (new job) in a process that started ranks before: a new job of
+        # a multirun. fit and test of one job share a launcher, whose procs are set.
+        if _launched_in_this_process and not self.procs:
+            _forget_previous_job()
+        return super().launch(function, *args, trainer=trainer, **kwargs)
+
     def _call_children_scripts(self) -> None:
+        global _launched_in_this_process
         from hydra.core.hydra_config import HydraConfig
 
         if not HydraConfig.initialized():  # not under Hydra: Lightning's default
@@ -72,6 +101,7 @@ class _HydraJobLauncher(_SubprocessScriptLauncher):
         for local_rank in range(1, self.num_processes):
             child_env = {**os.environ, "LOCAL_RANK": str(local_rank)}
             self.procs.append(subprocess.Popen(child_command(local_rank), env=child_env))
+        _launched_in_this_process = True
 
 
 class HydraDDPStrategy(DDPStrategy):
