@@ -1,0 +1,292 @@
+"""rnnlab.compare on sweep directories laid out as Hydra and train.py leave them (no training)."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+from omegaconf import OmegaConf
+
+from rnnlab.compare import aggregate, compare, latest_sweep, main, markdown
+from rnnlab.hydra_callbacks import threads_per_job
+
+from .conftest import CONF_DIR, ROOT
+
+FLOOR = 0.01
+
+
+def fake_job(
+    sweep: Path,
+    overrides: dict[str, object],
+    num: int,
+    test_mse: float | None = None,
+    error: str | None = None,
+    **extra: float,
+) -> Path:
+    """A run dir named by its overrides, as the train.py of a multirun leaves it."""
+    run_dir = sweep / ",".join(f"{k}={v}" for k, v in overrides.items())
+    (run_dir / ".hydra").mkdir(parents=True)
+    (run_dir / ".hydra" / "overrides.yaml").write_text(
+        yaml.safe_dump([f"{k}={v}" for k, v in overrides.items()])
+    )
+    (run_dir / ".hydra" / "hydra.yaml").write_text(yaml.safe_dump({"hydra": {"job": {"num": num}}}))
+    if error is not None:
+        (run_dir / "error.txt").write_text(f"{error}\n\nTraceback (most recent call last): ...\n")
+    if test_mse is None:
+        return run_dir
+    seed = int(overrides.get("seed", 42))
+    metrics = {
+        "backbone": overrides.get("backbone", "lstm"),
+        "seed": seed,
+        "test_mse": test_mse,
+        "test_mae": test_mse**0.5,
+        "noise_floor_mse": FLOOR,
+        "val_mse": 2 * test_mse,
+        "epochs_trained": 10 + seed,
+        "fit_seconds": 1.5 * seed,
+        "n_params": 100,
+        **extra,
+    }
+    (run_dir / "metrics.json").write_text(json.dumps(metrics))
+    with (run_dir / "history.csv").open("w") as f:
+        f.write("epoch,train/loss,val/loss,lr\n")
+        for epoch in range(1, 4):
+            f.write(f"{epoch},{1 / epoch},{2 * test_mse / epoch},0.01\n")
+    with (run_dir / "predictions.csv").open("w") as f:
+        f.write("index,time,target,prediction\n")
+        for i in range(5):
+            f.write(f"{804 + i},{80.4 + 0.1 * i},{0.1 * i},{0.1 * i + test_mse}\n")
+    return run_dir
+
+
+# test MSE per (backbone, seed): numbers with different means and spreads
+MSE = {
+    ("rnn", 1): 0.013,
+    ("rnn", 2): 0.015,
+    ("rnn", 3): 0.017,
+    ("gru", 1): 0.011,
+    ("gru", 2): 0.0115,
+    ("gru", 3): 0.0125,
+}
+
+
+@pytest.fixture
+def sweep(tmp_path: Path) -> Path:
+    """2 backbones x 3 seeds that finished, one failed job and one that never finished."""
+    sweep = tmp_path / "multiruns" / "2026-01-01_00-00-00_000000"
+    num = 0
+    for backbone in ("rnn", "gru"):
+        for seed in (1, 2, 3):
+            fake_job(
+                sweep,
+                {"backbone": backbone, "seed": seed, "trainer.max_epochs": 30},
+                num,
+                MSE[backbone, seed],
+                naive_last_mse=0.0178 + 1e-3 * seed,
+                linear_ar_mse=0.0108,
+            )
+            num += 1
+    fake_job(
+        sweep,
+        {"backbone": "lstm", "seed": 1, "trainer.max_epochs": 30},
+        num,
+        error="data.seq_len=5000 is too long for the series",
+    )
+    fake_job(sweep, {"backbone": "lstm", "seed": 2, "trainer.max_epochs": 30}, num + 1)
+    (sweep / "multirun.yaml").write_text("hydra: {}\n")
+    return sweep
+
+
+def read_rows(path: Path) -> list[dict[str, str]]:
+    with path.open() as f:
+        return list(csv.DictReader(f))
+
+
+def test_one_row_per_backbone_with_mean_and_std_over_seeds(sweep):
+    comparison = compare(sweep, make_plot=False)
+    rows = {r["model"]: r for r in read_rows(sweep / "comparison.csv")}
+    assert [r["kind"] for r in rows.values()] == ["model", "model", "baseline", "baseline"]
+    for backbone in ("rnn", "gru"):
+        row = rows[backbone]
+        values = [MSE[backbone, s] for s in (1, 2, 3)]
+        assert row["backbone"] == backbone and row["n_seeds"] == "3"
+        assert float(row["test_mse_mean"]) == pytest.approx(statistics.fmean(values))
+        assert float(row["test_mse_std"]) == pytest.approx(statistics.stdev(values))
+        # the ratio is derived from the noise floor when metrics.json lacks it
+        assert float(row["test_mse_ratio_mean"]) == pytest.approx(statistics.fmean(values) / FLOOR)
+        assert float(row["test_mae_mean"]) == pytest.approx(
+            statistics.fmean(v**0.5 for v in values)
+        )
+        assert float(row["epochs_trained_mean"]) == pytest.approx(12)
+        assert float(row["fit_seconds_mean"]) == pytest.approx(3.0)
+        assert float(row["n_params_mean"]) == 100
+    assert rows["gru"]["best"] == "1" and rows["rnn"]["best"] == "0"
+    # the constant override (trainer.max_epochs) does not become a column
+    assert "trainer.max_epochs" not in rows["gru"]
+    assert [p.name for p in comparison.written] == ["comparison.csv", "comparison.md"]
+
+
+def test_baselines_become_rows_averaged_over_seeds(sweep):
+    compare(sweep, make_plot=False)
+    rows = {r["model"]: r for r in read_rows(sweep / "comparison.csv")}
+    naive = rows["naive_last (baseline)"]
+    assert float(naive["test_mse_mean"]) == pytest.approx(0.0178 + 2e-3)
+    assert float(naive["test_mse_ratio_mean"]) == pytest.approx((0.0178 + 2e-3) / FLOOR)
+    assert float(rows["linear_ar (baseline)"]["test_mse_mean"]) == pytest.approx(0.0108)
+    assert naive["best"] == "0"
+
+
+def test_without_baselines_there_are_no_baseline_rows(tmp_path):
+    for num, seed in enumerate((1, 2)):
+        fake_job(tmp_path, {"backbone": "gru", "seed": seed}, num, 0.01 * seed)
+    comparison = compare(tmp_path, make_plot=False)
+    assert [r.kind for r in comparison.rows] == ["model"]
+    assert comparison.rows[0].label == "gru" and comparison.rows[0].best
+
+
+def test_failed_and_unfinished_jobs_are_listed_not_dropped(sweep, capsys):
+    assert main([str(sweep), "--no-plot"]) == 0
+    out = capsys.readouterr().out
+    md = (sweep / "comparison.md").read_text()
+    for text in (out, md):
+        assert "6 of 8 jobs finished" in text
+        assert (
+            "`backbone=lstm,seed=1,trainer.max_epochs=30`: failed: "
+            "data.seq_len=5000 is too long for the series" in text
+        )
+        assert "`backbone=lstm,seed=2,trainer.max_epochs=30`: unfinished" in text
+        assert "Traceback" not in text  # only the first line of error.txt
+    assert "| ★ | gru | 3 |" in md
+    assert {r["model"] for r in read_rows(sweep / "comparison.csv")} >= {"rnn", "gru"}
+
+
+def test_rows_follow_every_swept_key_but_the_seed(tmp_path):
+    num = 0
+    for lr in ("0.01", "0.001"):
+        for seed in (1, 2):
+            fake_job(
+                tmp_path,
+                {"backbone": "gru", "model.optimizer.lr": lr, "seed": seed},
+                num,
+                float(lr) + 0.001 * seed,
+            )
+            num += 1
+    comparison = aggregate(tmp_path)
+    assert comparison.columns == ["model.optimizer.lr"]
+    assert [r.label for r in comparison.rows] == ["lr=0.01", "lr=0.001"]  # launch order
+    assert [len(r.seeds) for r in comparison.rows] == [2, 2]
+    assert comparison.rows[1].best
+    # a different key to average over: rows per seed instead
+    by_seed = aggregate(tmp_path, seed_keys=("model.optimizer.lr",))
+    assert [r.label for r in by_seed.rows] == ["seed=1", "seed=2"]
+
+
+def test_optuna_best_params_are_shown(tmp_path):
+    fake_job(tmp_path, {"0_backbone": "gru"}, 0, 0.012)
+    results = {"name": "optuna", "best_params": {"model.optimizer.lr": 0.004}, "best_value": 0.021}
+    (tmp_path / "optimization_results.yaml").write_text(yaml.safe_dump(results))
+    md = markdown(aggregate(tmp_path))
+    assert "best value: 0.021" in md and "`model.optimizer.lr`: 0.004" in md
+
+
+def test_comparison_png_is_a_real_picture(sweep):
+    png = compare(sweep).written[-1]
+    assert png == sweep / "comparison.png"
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    import matplotlib.image
+
+    pixels = matplotlib.image.imread(png)
+    assert pixels.shape[0] > 500 and pixels.shape[1] > 800
+    assert pixels[..., :3].std() > 0.05  # not a blank canvas
+
+
+def test_cli_errors_are_one_line(tmp_path):
+    missing = tmp_path / "nope"
+    for argv, expected in (([str(missing)], "does not exist"), ([str(tmp_path)], "no run dir")):
+        result = subprocess.run(
+            [sys.executable, "-m", "rnnlab.compare", *argv],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert result.returncode == 2
+        assert result.stderr.count("\n") == 1 and expected in result.stderr
+        assert result.stderr.startswith("rnnlab-compare: error: ")
+
+
+def test_cli_without_dir_takes_the_newest_sweep(tmp_path, monkeypatch):
+    old = tmp_path / "train" / "multiruns" / "old"
+    new = tmp_path / "train" / "multiruns" / "new"
+    fake_job(old, {"seed": 1}, 0, 0.02)
+    fake_job(new, {"seed": 1}, 0, 0.03)
+    past = time.time() - 100
+    os.utime(old, (past, past))
+    monkeypatch.setenv("RNNLAB_LOG_DIR", str(tmp_path))
+    assert latest_sweep() == new
+    assert main(["--no-plot"]) == 0
+    assert (new / "comparison.md").is_file() and not (new / "comparison.png").exists()
+
+
+def test_a_sweep_where_nothing_finished_exits_1(tmp_path, capsys):
+    fake_job(tmp_path, {"seed": 1}, 0, error="boom")
+    assert main([str(tmp_path)]) == 1
+    assert "`seed=1`: failed: boom" in capsys.readouterr().out
+
+
+def _compose(*overrides: str):
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        return compose("train", overrides=list(overrides), return_hydra_config=True)
+
+
+def test_sweep_configs_compose():
+    cfg = _compose("experiment=compare_backbones")
+    assert str(cfg.hydra.mode) == "RunMode.MULTIRUN"
+    assert dict(cfg.hydra.sweeper.params) == {"backbone": "scratch,rnn,lstm,gru", "seed": "1,2,3"}
+    assert cfg.hydra.callbacks.sweep_report._target_ == "rnnlab.hydra_callbacks.SweepReport"
+    assert "experiment" in cfg.hydra.job.config.override_dirname.exclude_keys
+
+    cfg = _compose("hparams_search=optuna")
+    sweeper = cfg.hydra.sweeper
+    assert "optuna" in sweeper._target_ and sweeper.direction == "minimize"
+    assert "TPESampler" in sweeper.sampler._target_
+    tuned = {
+        "backbone",
+        "model.optimizer.lr",
+        "model.backbone.hidden_size",
+        "model.backbone.num_layers",
+        "model.backbone.dropout",
+    }
+    assert set(sweeper.params) == tuned
+    assert cfg.optimized_metric == "val_mse"  # never a test metric
+    subdir = OmegaConf.to_container(cfg.hydra.sweep)["subdir"]  # unresolved: no job yet
+    assert "hydra.job.num" in subdir  # trials that repeat parameters get their own dirs
+
+    cfg = _compose("hydra/launcher=slurm", "hydra.launcher.partition=long")
+    launcher = cfg.hydra.launcher
+    assert launcher._target_.endswith("SlurmLauncher") and launcher.partition == "long"
+    assert launcher.cpus_per_task == 2 and threads_per_job(launcher) == 2
+    assert threads_per_job(_compose("hydra/launcher=joblib").hydra.launcher) is None
+    GlobalHydra.instance().clear()
+
+
+def test_make_compare_target_runs_the_cli(sweep):
+    result = subprocess.run(
+        ["make", "-n", "compare", f"DIR={sweep}"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0
+    assert f"-m rnnlab.compare {sweep}" in result.stdout
