@@ -302,25 +302,30 @@ def aggregate(sweep_dir: str | Path, seed_keys: Sequence[str] = SEED_KEYS) -> Co
 # --------------------------------------------------------------------------- writing
 
 
-def _fmt(value: float, key: str) -> str:
-    if value is None or math.isnan(value):
-        return ""
+def _decimals(mean: float, key: str) -> int | None:
+    """Decimal places that show ``mean`` to 4 significant digits (None: use %g instead)."""
     if key in ("epochs_trained", "n_params"):
-        return f"{value:.0f}" if float(value).is_integer() else f"{value:.1f}"
+        return 0 if float(mean).is_integer() else 1
     if key == "fit_seconds":
-        return f"{value:.2f}"
+        return 2
     if key == "test_mse_ratio":
-        return f"{value:.3f}"
-    return f"{value:.4g}"
+        return 3
+    if mean == 0:
+        return 4
+    places = 3 - math.floor(math.log10(abs(mean)))
+    return max(places, 0) if places <= 8 else None
 
 
 def _cell(row: Row, key: str) -> str:
+    """``mean ± std`` with both numbers to the same decimal place, e.g. ``0.01122 ± 0.00009``."""
     mean, std = row.stats.get(key, (math.nan, math.nan))
     if math.isnan(mean):
         return "—"
+    places = _decimals(mean, key)
+    fmt = (lambda v: f"{v:.4g}") if places is None else (lambda v: f"{v:.{places}f}")
     if math.isnan(std) or key == "n_params":
-        return _fmt(mean, key)
-    return f"{_fmt(mean, key)} ± {_fmt(std, key)}"
+        return fmt(mean)
+    return f"{fmt(mean)} ± {fmt(std)}"
 
 
 def write_csv(comparison: Comparison, path: Path) -> None:
@@ -444,7 +449,7 @@ def plot(comparison: Comparison, path: Path) -> None:
     ax_val.set(
         title="(a) validation loss (mean over seeds, band = min–max)",
         xlabel="epoch",
-        ylabel="val/loss (MSE, standardised units)",
+        ylabel="val/loss (MSE in the units the model sees)",
         yscale="log",
     )
     ax_val.grid(alpha=0.3)
