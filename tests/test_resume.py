@@ -206,7 +206,7 @@ def test_a_failing_job_of_a_multirun_writes_error_txt_and_lets_the_sweep_go_on(t
     _set_mode(tmp_path, RunMode.MULTIRUN)
     with job_guard(tmp_path / "job") as job:
         raise RuntimeError("boom\nsecond line")
-    assert math.isnan(job.result) and isinstance(job.error, RuntimeError)
+    assert job.result is None and isinstance(job.error, RuntimeError)
     text = (tmp_path / "job" / ERROR_FILE).read_text()
     assert text.splitlines()[0] == "RuntimeError: boom"
     assert "Traceback (most recent call last)" in text

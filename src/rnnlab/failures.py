@@ -89,8 +89,9 @@ class JobOutcome:
 def job_guard(run_dir: str | Path) -> Iterator[JobOutcome]:
     """Run the body of a Hydra job; on failure write ``error.txt`` into ``run_dir``, then
 
-    * in a multirun: log one line and return normally with ``result = nan`` so the other
-      jobs, the comparison and Optuna (which records the trial as failed) all go on;
+    * in a multirun: log one line and return normally with ``result = None`` so the other
+      jobs, the comparison and Optuna all go on (the Optuna sweeper records ``None`` as a
+      failed trial; ``nan`` would crash the search);
     * in a single run: print ``error: <message>`` and exit with the error's ``exit_code``
       (2 for bad settings, 1 for a non-finite loss); re-raise anything else, traceback and all.
     """
@@ -102,7 +103,7 @@ def job_guard(run_dir: str | Path) -> Iterator[JobOutcome]:
         path = write_error(run_dir, exc)
         if _is_multirun():
             log.error("job failed: %s (details in %s)", one_line(exc), path)
-            outcome.result = float("nan")
+            outcome.result = None
             return
         code = getattr(exc, "exit_code", None)
         if code is None:
