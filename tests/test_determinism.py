@@ -16,7 +16,7 @@ from .conftest import ROOT, compose_config
 # Dropout on: the random stream matters, not only the initial weights and batch order.
 SMALL = [
     "backbone=lstm", "model.backbone.hidden_size=6", "model.backbone.num_layers=2",
-    "model.backbone.dropout=0.3", "trainer.max_epochs=3", "trainer.accelerator=cpu",
+    "model.backbone.dropout=0.3", "trainer.max_epochs=2", "trainer.accelerator=cpu",
     "callbacks.progress_bar=null", "callbacks.figures=null",
 ]  # fmt: skip
 # What legitimately differs between two runs: wall time and where files went.

@@ -100,7 +100,9 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
         metrics.update(run_forecast(model, dm, horizon, output_dir))
     if cfg.get("figures"):
         _write_figures(model, dm, metrics["trained_in"], output_dir)
-    (output_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+    from rnnlab.failures import write_atomic
+
+    write_atomic(output_dir / "metrics.json", json.dumps(metrics, indent=2) + "\n")
     return metrics
 
 

@@ -51,6 +51,15 @@ def write_error(run_dir: str | Path, exc: BaseException) -> Path:
     return path
 
 
+def write_atomic(path: str | Path, text: str) -> None:
+    """Write via a temporary file and a rename, so a run killed mid-write never leaves a
+    half-written ``metrics.json`` that would count as finished."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text)
+    tmp.replace(path)
+
+
 def archive_previous(
     run_dir: str | Path, names: tuple[str, ...] = (METRICS_FILE, ERROR_FILE, "csv/metrics.csv")
 ) -> list[Path]:

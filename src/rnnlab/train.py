@@ -170,7 +170,9 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         else:
             logger.log_hyperparams(_flat_hparams(cfg))
     if trainer.is_global_zero:
-        (output_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+        from rnnlab.failures import write_atomic
+
+        write_atomic(output_dir / "metrics.json", json.dumps(metrics, indent=2) + "\n")
     return metrics
 
 
