@@ -106,6 +106,9 @@ def test_joblib_launcher_gives_the_same_numbers(basic_sweep, tmp_path):
         *GRID,
         "hydra/launcher=joblib",
         "hydra.launcher.n_jobs=2",
+        # DataLoader workers inside joblib's workers used to die ("Please call
+        # iter(combined_loader) first"); batches are the same with or without them.
+        "data.num_workers=1",
         NO_CHART,
         env=env_with(OMP_NUM_THREADS=None),
     )

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -59,7 +60,16 @@ class SweepReport(Callback):
 
     def on_job_start(self, config: DictConfig, **kwargs: Any) -> None:
         threads = threads_per_job(config.hydra.get("launcher"))
+        import multiprocessing
+
         import torch  # the job imports it next anyway
+
+        in_loky_worker = multiprocessing.get_start_method(allow_none=True) == "loky"
+        if in_loky_worker and sys.platform.startswith("linux"):
+            # A joblib worker: its "loky" start method cannot pickle what a DataLoader hands
+            # its worker processes (data.num_workers > 0 then dies with Lightning's "Please
+            # call iter(combined_loader) first"). Plain fork, as in any other process, works.
+            multiprocessing.set_start_method("fork", force=True)
 
         if threads and "OMP_NUM_THREADS" not in os.environ:
             torch.set_num_threads(min(threads, _available_cpus()))
