@@ -3,7 +3,8 @@
 ``SweepReport`` runs in two places:
 
 * in every job's process (``on_job_start``): caps torch's threads to the CPUs the launcher
-  gives a job (a failed job's ``error.txt`` is train.py's business: ``rnnlab.failures``);
+  gives a job, and lets DataLoader workers start inside joblib's workers (a failed job's
+  ``error.txt`` is train.py's business: ``rnnlab.failures``);
 * in the process that launched the sweep (``on_multirun_end``): writes and prints the
   comparison table of the sweep directory (``rnnlab.compare``).
 
@@ -59,7 +60,6 @@ class SweepReport(Callback):
         self.plot = plot
 
     def on_job_start(self, config: DictConfig, **kwargs: Any) -> None:
-        threads = threads_per_job(config.hydra.get("launcher"))
         import multiprocessing
 
         import torch  # the job imports it next anyway
@@ -71,6 +71,7 @@ class SweepReport(Callback):
             # call iter(combined_loader) first"). Plain fork, as in any other process, works.
             multiprocessing.set_start_method("fork", force=True)
 
+        threads = threads_per_job(config.hydra.get("launcher"))
         if threads and "OMP_NUM_THREADS" not in os.environ:
             torch.set_num_threads(min(threads, _available_cpus()))
         log.info("torch threads in this job: %d", torch.get_num_threads())
