@@ -220,9 +220,16 @@ def test_a_single_run_exits_with_the_errors_status(tmp_path, capsys):
     assert (
         capsys.readouterr().err == "error: data.seq_len=0 is invalid: it must be an integer >= 1\n"
     )
-    with pytest.raises(ZeroDivisionError), job_guard(tmp_path / "other"):  # a bug: traceback
+    with pytest.raises(ZeroDivisionError), job_guard(tmp_path / "job"):  # a bug: traceback
         _ = 1 / 0
-    assert (tmp_path / "other" / ERROR_FILE).read_text().startswith("ZeroDivisionError: ")
+    assert (tmp_path / "job" / ERROR_FILE).read_text().startswith("ZeroDivisionError: ")
+    assert (tmp_path / "job" / "error.1.txt").read_text().startswith("data.seq_len=0 is invalid")
+    # a finished run that an attempt never got to change gets no error.txt beside metrics.json
+    (tmp_path / "done").mkdir()
+    (tmp_path / "done" / "metrics.json").write_text("{}")
+    with pytest.raises(SystemExit), job_guard(tmp_path / "done"):
+        raise ConfigError("resume=true: the config differs")
+    assert sorted(p.name for p in (tmp_path / "done").iterdir()) == ["metrics.json"]
 
 
 def test_a_sweep_with_a_failed_or_unfinished_job_exits_with_1(tmp_path, capsys):

@@ -43,9 +43,11 @@ def one_line(exc: BaseException) -> str:
 
 
 def write_error(run_dir: str | Path, exc: BaseException) -> Path:
-    """``error.txt``: the one-line message, then the full traceback."""
+    """``error.txt``: the one-line message, then the full traceback. An ``error.txt`` of an
+    earlier attempt is moved aside first (``error.1.txt``), never overwritten."""
     path = Path(run_dir) / ERROR_FILE
     path.parent.mkdir(parents=True, exist_ok=True)
+    archive_previous(run_dir, (ERROR_FILE,))
     trace = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
     path.write_text(f"{one_line(exc)}\n\n{trace}")
     return path
@@ -109,7 +111,13 @@ def job_guard(run_dir: str | Path) -> Iterator[JobOutcome]:
         yield outcome
     except Exception as exc:
         outcome.error = exc
-        path = write_error(run_dir, exc)
+        if (Path(run_dir) / METRICS_FILE).exists():
+            # A finished run whose dir this attempt never got to change (e.g. a refused
+            # resume=true): an error.txt beside its metrics.json would only mislead.
+            path = None
+            log.error("not continued: %s", one_line(exc))
+        else:
+            path = write_error(run_dir, exc)
         if _is_multirun():
             log.error("job failed: %s (details in %s)", one_line(exc), path)
             outcome.result = None
