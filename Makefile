@@ -42,6 +42,9 @@ format: install ## Fix lint and format with ruff
 compare: install ## Table + chart of a sweep: make compare DIR=logs/train/multiruns/<time> (default: newest)
 	$(PY) -m rnnlab.compare $(DIR)
 
+bench: install ## Speed, memory and accuracy figures (table + benchmarks/results/latest.json); ARGS="--quick"
+	$(PY) benchmarks/bench.py $(ARGS)
+
 FIG_RUN ?= logs/figures/readme
 figures: install ## README pictures: train the default model, copy its plots to docs/images/
 	rm -rf $(FIG_RUN)

@@ -1,0 +1,85 @@
+"""``data_mem_ratio``, ``data_build_seconds``, ``data_batches_per_second``.
+
+Runs in a fresh process (``python benchmarks/bench_data.py N SEQ_LEN``) so the peak resident
+memory belongs to the datamodule alone; prints one JSON line.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+
+def _rss() -> tuple[int, int]:
+    """(current, peak) resident bytes of this process (Linux /proc)."""
+    fields = {}
+    for line in Path("/proc/self/status").read_text().splitlines():
+        key, _, value = line.partition(":")
+        if key in ("VmRSS", "VmHWM"):
+            fields[key] = int(value.split()[0]) * 1024
+    return fields["VmRSS"], fields["VmHWM"]
+
+
+def _reset_peak() -> None:
+    # "5" resets VmHWM to the current RSS (Linux >= 4.0).
+    Path("/proc/self/clear_refs").write_text("5")
+
+
+def measure_data(n_points: int, seq_len: int, epoch_batches: int | None = None) -> dict:
+    import torch
+
+    from rnnlab.data import SineDataModule
+
+    torch.set_num_threads(1)
+    # The whole series, sine + noise, float32 (what the windows are views of).
+    series_bytes = 4 * n_points
+    dm = SineDataModule(sample_size=n_points, t_max=n_points / 10, seq_len=seq_len)
+    _reset_peak()
+    before, _ = _rss()
+    start = time.perf_counter()
+    dm.setup("fit")
+    build = time.perf_counter() - start
+    _, peak = _rss()
+    kept = sum(
+        t.numel() * t.element_size() for t in (dm.series, dm.time, dm.clean) if t is not None
+    )
+
+    # Windowing alone: a second datamodule over the series already in memory.
+    base = type("Given", (SineDataModule,), {"build_series": lambda self: None})(seq_len=seq_len)
+    base.series, base.time, base.clean = dm.series, dm.time, dm.clean
+    _reset_peak()
+    before_w, _ = _rss()
+    start = time.perf_counter()
+    base.setup("fit")
+    build_w = time.perf_counter() - start
+    _, peak_w = _rss()
+
+    loader = dm.train_dataloader()
+    n_batches = 0
+    start = time.perf_counter()
+    for _x, _y in loader:
+        n_batches += 1
+        if epoch_batches and n_batches >= epoch_batches:
+            break
+    loop = time.perf_counter() - start
+    return {
+        "data_points": n_points,
+        "data_seq_len": seq_len,
+        "data_series_bytes": series_bytes,
+        "data_mem_ratio": (peak - before) / series_bytes,
+        "data_kept_ratio": kept / series_bytes,
+        "data_mem_ratio_windows": (peak_w - before_w) / series_bytes,
+        "data_build_seconds": build,
+        "data_build_seconds_windows": build_w,
+        "data_batches_per_second": n_batches / loop,
+        "data_batches": n_batches,
+    }
+
+
+if __name__ == "__main__":
+    n = int(sys.argv[1]) if len(sys.argv) > 1 else 10_000_000
+    seq = int(sys.argv[2]) if len(sys.argv) > 2 else 50
+    limit = int(sys.argv[3]) if len(sys.argv) > 3 else None
+    print(json.dumps(measure_data(n, seq, limit)))

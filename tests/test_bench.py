@@ -1,0 +1,74 @@
+"""The speed work keeps results exact, and ``make bench`` runs and writes every figure."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+import torch
+from torchmetrics import MeanAbsoluteError, MeanSquaredError, R2Score
+
+from rnnlab.models.backbones import ElmanRecurrence, ElmanRNN
+from rnnlab.models.epoch_sums import EpochSums
+
+from .conftest import ROOT
+
+
+def test_epoch_sums_match_torchmetrics_in_original_units():
+    torch.manual_seed(0)
+    scale, loc = 2.5, 3.0
+    reference = {"mse": MeanSquaredError(), "rmse": MeanSquaredError(squared=False),
+                 "mae": MeanAbsoluteError(), "r2": R2Score()}  # fmt: skip
+    sums = EpochSums()
+    for size in (64, 64, 17):  # a short last batch, as in a real epoch
+        pred, y = torch.randn(size, 1), 0.7 * torch.randn(size, 1) + 0.2
+        for metric in reference.values():
+            metric.update(pred * scale + loc, y * scale + loc)
+        sums.update(pred, y, torch.nn.functional.mse_loss(pred, y))
+    got = sums.compute("train/", scale)
+    for name, metric in reference.items():
+        assert got[f"train/{name}"].item() == pytest.approx(metric.compute().item(), rel=1e-5)
+    assert got["train/loss"].item() == pytest.approx(got["train/mse"].item() / scale**2)
+    sums.reset()
+    assert sums.compute("train/") == {}
+
+
+def test_hand_written_bptt_matches_numerical_gradients():
+    torch.manual_seed(0)
+    xw = torch.randn(7, 3, 5, dtype=torch.float64, requires_grad=True)
+    w_hh = (0.5 * torch.randn(5, 5, dtype=torch.float64)).requires_grad_()
+    assert torch.autograd.gradcheck(ElmanRecurrence.apply, (xw, w_hh))
+    net = ElmanRNN(2, 4, num_layers=2, bidirectional=True).double()
+    x = torch.randn(3, 6, 2, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda x, *params: net(x), (x, *net.parameters()))
+
+
+@pytest.mark.slow
+def test_bench_quick_writes_every_figure(tmp_path):
+    out = tmp_path / "bench.json"
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "bench.py"), "--quick", "--out", str(out)],
+        cwd=ROOT, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    result = json.loads(out.read_text())
+    figs = result["figures"]
+    expected = {
+        "ratio_fit_vs_raw", "data_mem_ratio", "data_build_seconds", "data_batches_per_second",
+        "train_wall_seconds", "startup_seconds", "sweep_wall_seconds_sequential",
+        "sweep_wall_seconds_joblib", "quality_sweep_wall_seconds",
+        *(f"quality[{b}]" for b in ("scratch", "rnn", "lstm", "gru")),
+    }  # fmt: skip
+    assert expected <= figs.keys()
+    assert sum(name.startswith("ratio_scratch_vs_rnn[") for name in figs) == 2
+    for name, fig in figs.items():
+        assert isinstance(fig["value"], (int, float)) and fig["value"] >= 0, name
+        if fig["goal"] is not None:
+            assert fig["pass"] == (fig["value"] <= float(fig["goal"].split()[-1])), name
+    # The hand-written loop did exactly the fit's optimizer steps: the same final weights.
+    assert figs["ratio_fit_vs_raw"]["detail"]["final_weight_max_abs_diff"] == 0.0
+    assert figs["quality[lstm]"]["detail"]["per_seed"].keys() == {"42"}
+    assert figs["sweep_wall_seconds_joblib"]["detail"]["jobs"] == 4
+    assert "ratio_fit_vs_raw" in proc.stdout  # the table is printed
