@@ -85,14 +85,14 @@ class NonFiniteGuard(L.Callback):
 
     Where the check runs, and why it costs (almost) nothing:
 
-    * loss on the CPU: every training step, reading one float that is already in host
-      memory (about a microsecond against a millisecond-scale step), so the run stops at
-      the very step that went wrong;
-    * loss on an accelerator: reading it each step would make the host wait for the device
-      every step, so instead the check runs once per epoch on values Lightning reduces
-      anyway (``train/loss`` as an epoch mean: a NaN or inf in any step makes it non-finite;
-      ``val/loss``) plus one finiteness test of the weights: a NaN is then seen at most one
-      epoch late.
+    * loss on the CPU, one process: every training step, reading one float that is
+      already in host memory (a few microseconds against a millisecond-scale step), so the
+      run stops at the very step that went wrong;
+    * loss on an accelerator, or several processes: reading it each step would make the
+      host wait for the device every step, so instead the check runs once per epoch on
+      values Lightning reduces anyway (``train/loss`` as an epoch mean: a NaN or inf in any
+      step makes it non-finite; ``val/loss``) plus one finiteness test of the weights: a
+      NaN is then seen at most one epoch late.
 
     The end-of-epoch checks run before the checkpoint callbacks (Lightning calls callbacks
     that monitor metrics last), so non-finite weights are never written; raising leaves the
@@ -103,7 +103,9 @@ class NonFiniteGuard(L.Callback):
         self.check_every_step = check_every_step
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
-        if not self.check_every_step:
+        # With several processes a rank whose own loss went NaN would stop alone and leave
+        # the others waiting in the next all-reduce; the epoch-end checks see synced values.
+        if not self.check_every_step or trainer.world_size > 1:
             return
         loss = outputs.get("loss") if isinstance(outputs, dict) else outputs
         if loss is None or loss.device.type != "cpu":
