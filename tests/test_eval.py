@@ -139,3 +139,5 @@ def test_bad_checkpoint_files_get_one_line_errors(trained, tmp_path):
         assert message.startswith(f"ckpt_path={path}"), message
         assert EXPECTED[name] in message and "\n" not in message, (name, message)
     assert "rnnlab" in load_checkpoint(trained["last_ckpt_path"])  # the good one loads
+    with pytest.raises(ConfigError, match=r"^ckpt_path is required: python eval\.py ckpt_path="):
+        evaluate(eval_config(tmp_path / "e", []))

@@ -58,7 +58,12 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
 
     from rnnlab.checkpoints import load_checkpoint
     from rnnlab.train import _tidy_lightning_logging, write_predictions
+    from rnnlab.validation import ConfigError
 
+    if OmegaConf.is_missing(cfg, "ckpt_path") or not cfg.ckpt_path:
+        raise ConfigError(
+            "ckpt_path is required: python eval.py ckpt_path=<run dir>/checkpoints/last.ckpt"
+        )
     _tidy_lightning_logging()
     output_dir = Path(cfg.paths.output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
