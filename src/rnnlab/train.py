@@ -241,9 +241,7 @@ def main(cfg: DictConfig) -> float | None:
             print_summary(metrics)
         key = cfg.get("optimized_metric")
         job.result = metrics.get(key) if key else None
-    # None, not nan, for a failed job: hydra-optuna-sweeper 1.3 records None as a failed trial
-    # and goes on, but crashes the whole search on nan (optuna refuses FAIL with values).
-    return None if job.error is not None else job.result
+    return job.result  # None for a failed job (job_guard): Optuna records a failed trial
 
 
 if __name__ == "__main__":
