@@ -73,6 +73,11 @@ BAD_VALUES = [
         ["test_ckpt=best", "callbacks.model_checkpoint=null"],
         ["test_ckpt='best'", "callbacks.model_checkpoint", "test_ckpt=last"],
     ),
+    (
+        ["+model.backbone.hiden_size=3"],
+        ["model.backbone.hiden_size", "takes no setting", "hidden_size"],
+    ),
+    (["+data.seqlen=30"], ["data.seqlen", "takes no setting 'seqlen'", "seq_len"]),
     (["data=csv", "data.column=x"], ["data.path", "required"]),
     (
         ["data=csv", "data.path=no/such.csv", "data.column=x"],

@@ -346,11 +346,51 @@ def _one_line(exc: BaseException) -> str:
     return text[0] if text else type(exc).__name__
 
 
+def accepted_arguments(cls: type) -> set[str] | None:
+    """Keyword arguments ``cls(...)`` takes, following ``**kwargs`` into base classes;
+    ``None`` when a class in the chain takes any keyword."""
+    import inspect
+
+    names: set[str] = set()
+    for klass in cls.__mro__:
+        if "__init__" not in vars(klass):
+            continue
+        params = inspect.signature(klass.__init__).parameters.values()
+        names |= {p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+        if not any(p.kind == p.VAR_KEYWORD for p in params):
+            return names - {"self"}
+        if klass.__module__.split(".")[0] in ("lightning", "torch"):
+            return None  # their **kwargs are open-ended
+    return None
+
+
+def check_known_arguments(cfg: DictConfig) -> None:
+    """Keys added with ``+`` (Hydra lets them through) must be arguments of the class."""
+    for node_path in ("data", "model", "model.backbone"):
+        target = _value(cfg, f"{node_path}._target_")
+        if not isinstance(target, str):
+            continue
+        try:
+            accepted = accepted_arguments(locate(target))
+        except (ImportError, AttributeError, TypeError, ValueError):
+            continue  # check_backbone names import problems; builtins have no signature
+        if accepted is None:
+            continue
+        node = OmegaConf.select(cfg, node_path)
+        for key in node:
+            if not str(key).startswith("_") and key not in accepted:
+                raise ConfigError(
+                    f"{node_path}.{key} is invalid: {target} takes no setting {key!r}; it takes "
+                    f"{', '.join(sorted(accepted))}"
+                )
+
+
 def validate_config(cfg: DictConfig) -> None:
     """All checks, cheapest first; raises ``ConfigError`` on the first bad setting."""
     check_required(cfg)
     check_settings(cfg)
     check_splits(cfg)
     check_backbone(cfg)
+    check_known_arguments(cfg)
     check_callbacks(cfg)
     check_data_builds(cfg)
