@@ -42,6 +42,10 @@ def figure(value, goal: str | None = None, **detail) -> dict:
     return {"value": value, "goal": goal, "pass": passed, **({"detail": detail} if detail else {})}
 
 
+def _progress(section: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {section}", file=sys.stderr, flush=True)
+
+
 def run_sections(sections: list[str], quick: bool, full_sweeps: bool, work: Path) -> dict:
     """Run the requested sections; return ``{figure name: figure}``."""
     import torch
@@ -52,6 +56,7 @@ def run_sections(sections: list[str], quick: bool, full_sweeps: bool, work: Path
             "callbacks.figures=null"] if quick else []  # fmt: skip
 
     if "scratch" in sections:
+        _progress("scratch")
         from bench_scratch import SHAPES, measure_scratch
 
         shapes = ((8, 5, 4), (16, 10, 4)) if quick else SHAPES
@@ -62,6 +67,7 @@ def run_sections(sections: list[str], quick: bool, full_sweeps: bool, work: Path
             )
 
     if "fit" in sections:
+        _progress("fit")
         from bench_fit import measure_fit
 
         extra = ["data.sample_size=300", "callbacks.figures=null"] if quick else []
@@ -69,6 +75,7 @@ def run_sections(sections: list[str], quick: bool, full_sweeps: bool, work: Path
         figs["ratio_fit_vs_raw"] = figure(r.pop("ratio_fit_vs_raw"), "<= 1.15", **r)
 
     if "data" in sections:
+        _progress("data")
         n = 100_000 if quick else 10_000_000
         out = subprocess.run(
             [sys.executable, str(ROOT / "benchmarks" / "bench_data.py"), str(n), "50"],
@@ -94,6 +101,7 @@ def run_sections(sections: list[str], quick: bool, full_sweeps: bool, work: Path
     sweep_runs: list[dict] = []
     startup_runs: list[float] = []
     if "train" in sections:
+        _progress("train")
         r = measure_train(work, extra=tiny)
         default_run = [r["train_metrics"]]
         startup_runs.append(r["startup_seconds"])
@@ -101,12 +109,14 @@ def run_sections(sections: list[str], quick: bool, full_sweeps: bool, work: Path
             r["train_wall_seconds"], None, fit_seconds=r["train_fit_seconds"]
         )
     if "startup" in sections:
+        _progress("startup")
         # The default run above is one sample; short runs add more (not in --quick).
         extra_runs = 0 if quick and startup_runs else (1 if quick else 3 - len(startup_runs))
         if extra_runs:
             startup_runs += measure_startup(work, repeats=extra_runs, extra=tiny)["startup_runs"]
         figs["startup_seconds"] = figure(statistics.median(startup_runs), None, runs=startup_runs)
     if "sweep" in sections:
+        _progress("sweep")
         epochs = [] if full_sweeps else [f"trainer.max_epochs={SWEEP_EPOCHS}"]
         sweep_runs: list[dict] = []
         if quick:  # seed 42 of every backbone: the quick quality figure reuses these runs
@@ -120,6 +130,7 @@ def run_sections(sections: list[str], quick: bool, full_sweeps: bool, work: Path
                 max_epochs="defaults" if full_sweeps else (1 if quick else SWEEP_EPOCHS),
             )  # fmt: skip
     if "quality" in sections:
+        _progress("quality")
         if quick:
             reuse = default_run + sweep_runs
             r = measure_quality(work, (42,), extra=tiny, reuse=reuse, launcher="basic")
