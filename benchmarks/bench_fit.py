@@ -101,7 +101,8 @@ def measure_fit(epochs: int = 50, repeats: int = 5, extra: list[str] | None = No
         real()  # warm-up: first-call costs (lazy imports, allocator) hit neither side's median
         raw()
         last_real, last_raw = real_runs[0], raw_runs[0][0]
-        t_real, t_raw = interleaved(real, raw, repeats)
+        cpu: dict = {}
+        t_real, t_raw = interleaved(real, raw, repeats, cpu)
         weight_gap = max(
             (a - b).abs().max().item()
             for a, b in zip(
@@ -113,6 +114,8 @@ def measure_fit(epochs: int = 50, repeats: int = 5, extra: list[str] | None = No
     fit_s, raw_s = median(t_real), median(t_raw)
     return {
         "ratio_fit_vs_raw": fit_s / raw_s,
+        # The same ratio in CPU seconds of this process: a cross-check on a busy machine.
+        "ratio_cpu_seconds": median(cpu["a"]) / median(cpu["b"]),
         "fit_seconds": fit_s,
         "raw_seconds": raw_s,
         "fit_runs": t_real,

@@ -37,16 +37,23 @@ def timed(fn: Callable[[], object]) -> tuple[float, object]:
 
 
 def interleaved(
-    a: Callable[[], object], b: Callable[[], object], repeats: int
+    a: Callable[[], object], b: Callable[[], object], repeats: int, cpu: dict | None = None
 ) -> tuple[list[float], list[float]]:
     """Time ``a`` and ``b`` alternately (ABBA order), so slow phases of a shared machine
-    hit both sides alike."""
+    hit both sides alike. Returns wall seconds; if ``cpu`` is given, its ``"a"``/``"b"``
+    lists get this process's CPU seconds too (less sensitive to other processes' load)."""
     times_a: list[float] = []
     times_b: list[float] = []
+    cpu_a: list[float] = []
+    cpu_b: list[float] = []
     for i in range(repeats):
-        pair = [(a, times_a), (b, times_b)]
-        for fn, out in pair if i % 2 == 0 else pair[::-1]:
+        pair = [(a, times_a, cpu_a), (b, times_b, cpu_b)]
+        for fn, out, out_cpu in pair if i % 2 == 0 else pair[::-1]:
+            start_cpu = time.process_time()
             out.append(timed(fn)[0])
+            out_cpu.append(time.process_time() - start_cpu)
+    if cpu is not None:
+        cpu.update(a=cpu_a, b=cpu_b)
     return times_a, times_b
 
 
