@@ -30,7 +30,7 @@ def _reset_peak() -> None:
 def measure_data(n_points: int, seq_len: int, epoch_batches: int | None = None) -> dict:
     import torch
 
-    from rnnlab.data import SineDataModule
+    from rnnlab.data import SineDataModule, WindowDataModule
 
     torch.set_num_threads(1)
     # The whole series, sine + noise, float32 (what the windows are views of).
@@ -42,13 +42,12 @@ def measure_data(n_points: int, seq_len: int, epoch_batches: int | None = None) 
     dm.setup("fit")
     build = time.perf_counter() - start
     _, peak = _rss()
-    kept = sum(
-        t.numel() * t.element_size() for t in (dm.series, dm.time, dm.clean) if t is not None
-    )
+    # What the datamodule keeps: the series (time and clean signal are computed on demand).
+    kept = sum(t.numel() * t.element_size() for t in vars(dm).values() if torch.is_tensor(t))
 
     # Windowing alone: a second datamodule over the series already in memory.
-    base = type("Given", (SineDataModule,), {"build_series": lambda self: None})(seq_len=seq_len)
-    base.series, base.time, base.clean = dm.series, dm.time, dm.clean
+    base = type("Given", (WindowDataModule,), {"build_series": lambda self: None})(seq_len=seq_len)
+    base.series = dm.series
     _reset_peak()
     before_w, _ = _rss()
     start = time.perf_counter()

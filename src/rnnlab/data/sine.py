@@ -12,22 +12,47 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+from torch import Tensor
 
 from rnnlab.data.windows import WindowDataModule
 
+_CHUNK = 1 << 20  # points per step of the generator: bounds its float64 temporaries
 
-def sine_series(
-    sample_size: int, t_max: float, freq: float, noise_std: float, seed: int
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Return ``(t, clean, noisy)``, each float32 ``[sample_size]``."""
-    t = np.linspace(0.0, t_max, sample_size)
-    clean = np.sin(freq * t)
-    noisy = clean + np.random.RandomState(seed).normal(0.0, noise_std, sample_size)
-    return tuple(torch.from_numpy(a).float() for a in (t, clean, noisy))
+
+def sine_time(
+    sample_size: int, t_max: float, start: int = 0, stop: int | None = None
+) -> np.ndarray:
+    """``linspace(0, t_max, sample_size)[start:stop]`` in float64, without the whole array."""
+    stop = sample_size if stop is None else stop
+    step = t_max / (sample_size - 1) if sample_size > 1 else 0.0
+    t = np.arange(start, stop, dtype=np.float64) * step
+    if stop == sample_size and stop > start:
+        t[-1] = t_max  # linspace pins the last point exactly
+    return t
+
+
+def sine_series(sample_size: int, t_max: float, freq: float, noise_std: float, seed: int) -> Tensor:
+    """The noisy series, float32 ``[sample_size]``.
+
+    Built in chunks straight into the output, so memory grows by the series itself and
+    not by float64 copies of it; the legacy generator draws the same numbers in chunks as
+    in one call, so the values equal the walk-through's.
+    """
+    out = np.empty(sample_size, dtype=np.float32)
+    rng = np.random.RandomState(seed)
+    for start in range(0, sample_size, _CHUNK):
+        stop = min(start + _CHUNK, sample_size)
+        t = sine_time(sample_size, t_max, start, stop)
+        out[start:stop] = np.sin(freq * t) + rng.normal(0.0, noise_std, stop - start)
+    return torch.from_numpy(out)
 
 
 class SineDataModule(WindowDataModule):
-    """Windows of a noisy sine wave; every number is a config value (``conf/data/sine.yaml``)."""
+    """Windows of a noisy sine wave; every number is a config value (``conf/data/sine.yaml``).
+
+    ``time`` and ``clean`` are computed when asked for (plots, the noise floor), so the
+    datamodule holds one array: the series.
+    """
 
     def __init__(
         self,
@@ -46,6 +71,17 @@ class SineDataModule(WindowDataModule):
         self.seed = seed
 
     def build_series(self) -> None:
-        self.time, self.clean, self.series = sine_series(
+        self.series = sine_series(
             self.sample_size, self.t_max, self.freq, self.noise_std, self.seed
         )
+
+    @property
+    def time(self) -> Tensor:
+        """The time of every point, float32 ``[N]``."""
+        return torch.from_numpy(sine_time(self.sample_size, self.t_max)).float()
+
+    @property
+    def clean(self) -> Tensor:
+        """The noise-free signal ``sin(freq · t)``, float32 ``[N]``."""
+        t = sine_time(self.sample_size, self.t_max)
+        return torch.from_numpy(np.sin(self.freq * t)).float()

@@ -146,6 +146,10 @@ class WindowDataModule(L.LightningDataModule):
     when known) and ``self.loc``/``self.scale`` (model units -> original units).
     """
 
+    # Class-level defaults so a subclass may compute them on demand as properties.
+    time: Tensor | None = None
+    clean: Tensor | None = None
+
     def __init__(
         self,
         seq_len: int = 20,
@@ -165,8 +169,6 @@ class WindowDataModule(L.LightningDataModule):
         self.shuffle_seed = shuffle_seed
         self.num_workers = num_workers
         self.series: Tensor | None = None
-        self.time: Tensor | None = None
-        self.clean: Tensor | None = None
         self.loc, self.scale = 0.0, 1.0
         self.splits: dict[str, Split] = {}
         self.datasets: dict[str, WindowDataset] = {}
@@ -216,9 +218,10 @@ class WindowDataModule(L.LightningDataModule):
     @property
     def noise_floor_mse(self) -> float | None:
         """MSE of the clean signal against the noisy test targets: the practical floor."""
-        if self.clean is None:
+        clean = self.clean
+        if clean is None:
             return None
         self.setup()
         idx = self.splits["test"].target_index
         series = self.to_original_units(self.series[idx])
-        return torch.mean((self.clean[idx] - series) ** 2).item()
+        return torch.mean((clean[idx] - series) ** 2).item()
