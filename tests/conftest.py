@@ -6,28 +6,17 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
-from hydra.core.hydra_config import HydraConfig
-from omegaconf import DictConfig, open_dict
+from omegaconf import DictConfig
+
+from rnnlab.config import CONF_DIR, compose_config
+
+__all__ = ["CONF_DIR", "FAST", "ROOT", "compose_config"]
 
 ROOT = Path(__file__).resolve().parents[1]
-CONF_DIR = ROOT / "conf"
 
 # Small, quick settings shared by tests that train: a few epochs, no progress bar.
 FAST = ["trainer.max_epochs=3", "trainer.accelerator=cpu", "callbacks.progress_bar=null"]
-
-
-def compose_config(output_dir: Path, overrides: list[str]) -> DictConfig:
-    """Compose ``conf/train.yaml`` as ``python train.py`` would, writing into ``output_dir``."""
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        cfg = compose("train", overrides=overrides, return_hydra_config=True)
-    with open_dict(cfg):
-        cfg.hydra.runtime.output_dir = str(output_dir)
-        cfg.hydra.job.num = 0
-    HydraConfig.instance().set_config(cfg)
-    return cfg
 
 
 @pytest.fixture

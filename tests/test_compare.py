@@ -13,14 +13,13 @@ from pathlib import Path
 
 import pytest
 import yaml
-from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from omegaconf import OmegaConf
 
 from rnnlab.compare import aggregate, compare, latest_sweep, main, markdown
 from rnnlab.hydra_callbacks import threads_per_job
 
-from .conftest import CONF_DIR, ROOT
+from .conftest import ROOT, compose_config
 
 FLOOR = 0.01
 
@@ -244,9 +243,7 @@ def test_a_sweep_where_nothing_finished_exits_1(tmp_path, capsys):
 
 
 def _compose(*overrides: str):
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        return compose("train", overrides=list(overrides), return_hydra_config=True)
+    return compose_config(Path("unused"), overrides)
 
 
 def test_sweep_configs_compose():

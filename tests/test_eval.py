@@ -11,17 +11,13 @@ from pathlib import Path
 
 import pytest
 import torch
-from hydra import compose, initialize_config_dir
-from hydra.core.global_hydra import GlobalHydra
-from hydra.core.hydra_config import HydraConfig
-from omegaconf import open_dict
 
 from rnnlab.checkpoints import load_checkpoint
 from rnnlab.eval import evaluate
 from rnnlab.train import train
 from rnnlab.validation import ConfigError
 
-from .conftest import CONF_DIR, ROOT, compose_config
+from .conftest import ROOT, compose_config
 
 TRAIN = [
     "backbone=gru", "model.backbone.hidden_size=6", "trainer.max_epochs=2",
@@ -36,14 +32,7 @@ def trained(tmp_path_factory) -> dict:
 
 
 def eval_config(output_dir: Path, overrides: list[str]):
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        cfg = compose("eval", overrides=overrides, return_hydra_config=True)
-    with open_dict(cfg):
-        cfg.hydra.runtime.output_dir = str(output_dir)
-        cfg.hydra.job.num = 0
-    HydraConfig.instance().set_config(cfg)
-    return cfg
+    return compose_config(output_dir, overrides, config_name="eval")
 
 
 def read_csv(path: Path) -> list[list[float]]:

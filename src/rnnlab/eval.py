@@ -21,7 +21,8 @@ from typing import Any
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
-CONF_DIR = str(Path(__file__).resolve().parents[2] / "conf")
+from rnnlab.config import CONF_DIR
+
 log = logging.getLogger(__name__)
 
 
@@ -124,7 +125,7 @@ def _write_figures(model: Any, dm: Any, trained_in: str | None, output_dir: Path
         plt.close(figure)
 
 
-@hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="eval")
+@hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="eval")
 def main(cfg: DictConfig) -> float | None:
     """Hydra entry point; returns the test MSE. Errors follow ``rnnlab.failures``."""
     from hydra.core.hydra_config import HydraConfig

@@ -20,9 +20,10 @@ import hydra
 import torch
 from omegaconf import DictConfig, OmegaConf
 
+from rnnlab.config import CONF_DIR
+
 # Columns of TensorBoard's HPARAMS tab, logged once with the final values.
 HP_METRICS = ("test_mse", "test_mse_ratio", "test_mae", "val_mse", "best_val_mse", "epochs_trained")
-CONF_DIR = str(Path(__file__).resolve().parents[2] / "conf")
 
 
 def backbone_name(cfg: DictConfig) -> str:
@@ -215,7 +216,7 @@ def _flat_hparams(cfg: DictConfig) -> dict[str, Any]:
     return flat
 
 
-@hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="train")
+@hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="train")
 def main(cfg: DictConfig) -> float | None:
     """Hydra entry point; returns ``cfg.optimized_metric`` for sweepers.
 

@@ -17,12 +17,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
+from rnnlab.config import CONF_DIR
+
 MAX_SEED = 2**32 - 1  # numpy's legacy generator (the sine noise) takes seeds below 2**32
 
 
