@@ -87,3 +87,46 @@ def test_scratch_is_initialised_like_nn_rnn_not_standard_normal():
     # A stable recurrence at init: spectral radius about 0.58 (std-1 normal weights give ~5.7).
     radius = torch.linalg.eigvals(net.W_hh[0].detach()).abs().max().item()
     assert radius < 1
+
+
+USER_BACKBONE = """
+from torch import nn
+
+
+class TinyConv(nn.Module):
+    def __init__(self, input_size: int = 1, hidden_size: int = 32, kernel_size: int = 5):
+        super().__init__()
+        self.conv = nn.Conv1d(input_size, hidden_size, kernel_size, padding=kernel_size - 1)
+        self.output_size = hidden_size
+
+    def forward(self, x):
+        h = self.conv(x.transpose(1, 2))[..., : x.shape[1]]
+        return h.relu().transpose(1, 2)
+"""
+USER_YAML = """# @package model.backbone
+_target_: my_backbones.TinyConv
+input_size: 1
+hidden_size: 8
+kernel_size: 5
+"""
+
+
+def test_a_new_backbone_is_one_class_and_one_yaml(tmp_path, monkeypatch):
+    """The README's recipe: a module and a YAML file, no edit to the project."""
+    from rnnlab.config import compose_config
+    from rnnlab.train import train
+
+    from .conftest import FAST
+
+    (tmp_path / "my_backbones.py").write_text(USER_BACKBONE)
+    (tmp_path / "conf" / "backbone").mkdir(parents=True)
+    (tmp_path / "conf" / "backbone" / "tinyconv.yaml").write_text(USER_YAML)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    cfg = compose_config(
+        tmp_path / "run",
+        [*FAST, "backbone=tinyconv", f"hydra.searchpath=[file://{tmp_path / 'conf'}]"],
+    )
+    metrics = train(cfg)
+    assert metrics["backbone"] == "tinyconv"
+    assert metrics["n_params"] == 8 * 5 + 8 + 8 + 1  # conv weights + bias, head weights + bias
+    assert (tmp_path / "run" / "metrics.json").is_file()
