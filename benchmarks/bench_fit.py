@@ -36,10 +36,10 @@ def _build(workdir: Path, epochs: int, tag: str, extra: list[str]):
     import lightning as L
 
     from rnnlab.builders import build_run
-    from rnnlab.train import _tidy_lightning_logging
+    from rnnlab.reporting import tidy_lightning_logging
 
     cfg = compose(workdir / tag, fit_overrides(epochs) + extra)
-    _tidy_lightning_logging()
+    tidy_lightning_logging()
     L.seed_everything(cfg.seed, verbose=False)
     return cfg, build_run(cfg)
 

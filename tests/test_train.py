@@ -108,8 +108,10 @@ def test_test_ckpt_selects_the_weights_that_are_tested(make_cfg, which):
     assert metrics["test_mse"] == pytest.approx(expected_mse, rel=1e-5)
     other = "last" if which == "best" else "best"
     other_pred = _predict(metrics[f"{other}_ckpt_path"], cfg, test.inputs)
-    if metrics["best_epoch"] != metrics["epochs_trained"]:
-        assert not torch.allclose(pred, other_pred)
+    # With a constant learning rate this seeded run's best epoch is not its last, so the two
+    # checkpoints really hold different weights and the choice is visible.
+    assert metrics["best_epoch"] < metrics["epochs_trained"]
+    assert not torch.allclose(pred, other_pred)
 
 
 def test_early_stopping_really_stops(make_cfg):

@@ -58,14 +58,14 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     import lightning as L
 
     from rnnlab.checkpoints import load_checkpoint
-    from rnnlab.train import _tidy_lightning_logging, write_predictions
+    from rnnlab.reporting import test_summary, tidy_lightning_logging, write_predictions
     from rnnlab.validation import ConfigError
 
     if OmegaConf.is_missing(cfg, "ckpt_path") or not cfg.ckpt_path:
         raise ConfigError(
             "ckpt_path is required: python eval.py ckpt_path=<run dir>/checkpoints/last.ckpt"
         )
-    _tidy_lightning_logging()
+    tidy_lightning_logging()
     output_dir = Path(cfg.paths.output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     ckpt = load_checkpoint(cfg.ckpt_path)
@@ -77,7 +77,6 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
         enable_progress_bar=False, enable_model_summary=False, default_root_dir=output_dir,
     )  # fmt: skip
     tested = trainer.test(model, datamodule=dm, verbose=False)[0]
-    floor = dm.noise_floor_mse
     metrics: dict[str, Any] = {
         "ckpt_path": str(Path(cfg.ckpt_path).resolve()),
         "ckpt_epoch": int(ckpt.get("epoch", -1)) + 1,
@@ -85,19 +84,11 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
         "backbone": backbone_of(run_cfg),
         "seed": run_cfg.get("seed"),
         "data_seed": OmegaConf.select(run_cfg, "data.seed", default=None),
-        "test_mse": tested["test/mse"],
-        "test_rmse": tested["test/rmse"],
-        "test_mae": tested["test/mae"],
-        "test_r2": tested["test/r2"],
-        "noise_floor_mse": floor,
-        "test_mse_ratio": tested["test/mse"] / floor if floor else None,
+        **test_summary(tested, dm),  # test_*, noise floor, ratio, baselines
         "n_test": len(dm.datasets["test"]),
         "trained_in": OmegaConf.select(run_cfg, "paths.output_dir", default=None),
         "run_dir": str(output_dir),
     }
-    from rnnlab.baselines import baseline_metrics
-
-    metrics.update(baseline_metrics(dm))
     write_predictions(model, dm, output_dir / "predictions.csv")
     horizon = (cfg.get("forecast") or {}).get("horizon")
     if horizon:

@@ -11,7 +11,6 @@ TensorBoard events, ``.hydra/`` (the composed config and the overrides).
 from __future__ import annotations
 
 import json
-import logging
 import time
 from pathlib import Path
 from typing import Any
@@ -76,25 +75,15 @@ def print_summary(metrics: dict[str, Any]) -> None:
     Console().print(table)
 
 
-def _tidy_lightning_logging() -> None:
-    """One line per message: ``import lightning`` adds a console handler of its own although
-    Hydra's root handler already prints (and to the run's log file); also drop the advert
-    for a hosted logging service that Lightning logs on every fit."""
-    for handler in list(logging.getLogger("lightning").handlers):
-        logging.getLogger("lightning").removeHandler(handler)
-    logging.getLogger("lightning.pytorch.utilities.rank_zero").addFilter(
-        lambda record: "Tip: For seamless" not in record.getMessage()
-    )
-
-
 def train(cfg: DictConfig) -> dict[str, Any]:
     """Fit, test the checkpoint ``cfg.test_ckpt`` names, write ``metrics.json``; return it."""
     import lightning as L
     from lightning.pytorch.loggers import TensorBoardLogger
 
     from rnnlab.builders import build_run
+    from rnnlab.reporting import test_summary, tidy_lightning_logging, write_predictions
 
-    _tidy_lightning_logging()
+    tidy_lightning_logging()
 
     output_dir = Path(cfg.paths.output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
@@ -127,18 +116,12 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     # val/loss is an MSE in model units; × scale² puts it in the series' own units like val/mse.
     best_val = best_score.item() * dm.scale**2 if best_score is not None else None
     val_mse = best_val if cfg.test_ckpt == "best" else fit_metrics.get("val/mse")
-    floor = dm.noise_floor_mse
     metrics: dict[str, Any] = {
         "backbone": backbone_name(cfg),
         "seed": int(cfg.seed),
         "data_seed": cfg.data.get("seed"),
         "test_ckpt": str(cfg.test_ckpt),
-        "test_mse": test_metrics["test/mse"],
-        "test_rmse": test_metrics["test/rmse"],
-        "test_mae": test_metrics["test/mae"],
-        "test_r2": test_metrics["test/r2"],
-        "noise_floor_mse": floor,
-        "test_mse_ratio": test_metrics["test/mse"] / floor if floor else None,
+        **test_summary(test_metrics, dm),  # test_*, noise floor, ratio, baselines
         "val_mse": val_mse,
         "best_val_mse": best_val,
         "epochs_trained": int(trainer.current_epoch),
@@ -151,9 +134,6 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         "last_ckpt_path": last_path or None,
         "run_dir": str(output_dir),
     }
-    from rnnlab.baselines import baseline_metrics
-
-    metrics.update(baseline_metrics(dm))  # naive_last_mse, linear_ar_mse on the same targets
     if trainer.is_global_zero:
         write_predictions(model, dm, output_dir / "predictions.csv")
         if (cfg.get("forecast") or {}).get("horizon"):
@@ -175,27 +155,6 @@ def train(cfg: DictConfig) -> dict[str, Any]:
 
         write_atomic(output_dir / "metrics.json", json.dumps(metrics, indent=2) + "\n")
     return metrics
-
-
-def write_predictions(model: Any, dm: Any, path: Path) -> None:
-    """Test targets and the model's predictions on the true time axis, in original units."""
-    import csv
-
-    test = dm.datasets["test"]
-    model.eval()
-    with torch.no_grad():
-        pred = model(test.inputs.to(model.device)).cpu()
-    idx = test.split.target_index
-    target = dm.to_original_units(test.targets.cpu())[:, 0]
-    pred = dm.to_original_units(pred)[:, 0]
-    time_axis = dm.time[idx]
-    with path.open("w", newline="") as f:
-        writer = csv.writer(f)
-        writer.writerow(["index", "time", "target", "prediction"])
-        for row in zip(
-            idx.tolist(), time_axis.tolist(), target.tolist(), pred.tolist(), strict=True
-        ):
-            writer.writerow(row)
 
 
 def _flat_hparams(cfg: DictConfig) -> dict[str, Any]:
