@@ -40,7 +40,7 @@ format: install ## Fix lint and format with ruff
 	$(VENV)/bin/ruff format .
 
 compare: install ## Table + chart of a sweep: make compare DIR=logs/train/multiruns/<time> (default: newest)
-	$(PY) -m rnnlab.compare $(DIR)
+	$(PY) -m rnnlab.report.compare $(DIR)
 
 bench: install ## Speed, memory and accuracy figures (table + benchmarks/results/latest.json); ARGS="--quick"
 	$(PY) benchmarks/bench.py $(ARGS)
@@ -49,7 +49,7 @@ FIG_RUN ?= logs/figures/readme
 figures: install ## README pictures: train the default model, copy its plots to docs/images/
 	rm -rf $(FIG_RUN)
 	$(PY) train.py hydra.run.dir=$(FIG_RUN) $(ARGS)
-	$(PY) -m rnnlab.figures $(FIG_RUN) docs/images
+	$(PY) -m rnnlab.report.figures $(FIG_RUN) docs/images
 
 tensorboard: install ## Serve TensorBoard over logs/ (LOGDIR=... to change)
 	$(VENV)/bin/tensorboard --logdir $(or $(LOGDIR),logs)

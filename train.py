@@ -1,9 +1,9 @@
 """Train a recurrent forecaster: ``python train.py backbone=gru trainer.max_epochs=50``.
 
-A thin entry; the work is in ``rnnlab.train`` (also installed as ``rnnlab-train``).
+A thin entry; the work is in ``rnnlab.run.train`` (also installed as ``rnnlab-train``).
 """
 
-from rnnlab.train import main
+from rnnlab.run.train import main
 
 if __name__ == "__main__":
     main()

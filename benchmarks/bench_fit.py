@@ -35,8 +35,8 @@ def fit_overrides(epochs: int, backbone: str = "lstm") -> list[str]:
 def _build(workdir: Path, epochs: int, tag: str, extra: list[str]):
     import lightning as L
 
-    from rnnlab.builders import build_run
-    from rnnlab.reporting import tidy_lightning_logging
+    from rnnlab.run.artifacts import tidy_lightning_logging
+    from rnnlab.run.build import build_run
 
     cfg = compose(workdir / tag, fit_overrides(epochs) + extra)
     tidy_lightning_logging()

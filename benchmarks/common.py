@@ -12,7 +12,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def compose(output_dir: Path, overrides: list[str]):
     """Compose ``conf/train.yaml`` as ``python train.py`` would, with runs under ``output_dir``."""
-    from rnnlab.config import compose_config
+    from rnnlab.run.config import compose_config
 
     return compose_config(output_dir, overrides)
 

@@ -27,7 +27,7 @@ from bench_fit import _build
 # marked "  of which" are parts of the row above them.
 LIGHTNING = "lightning/pytorch/"
 ENTRIES = (
-    ("model forward (training and validation)", "rnnlab/models/forecaster.py", "forward"),
+    ("model forward (training and validation)", "rnnlab/models/module.py", "forward"),
     ("backward", "torch/autograd/__init__.py", "backward"),
     ("optimizer step (Adam)", "torch/optim/adam.py", "adam"),
     ("gradient clipping", "torch/nn/utils/clip_grad.py", "clip_grad_norm_"),

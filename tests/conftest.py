@@ -9,7 +9,7 @@ import pytest
 from hydra.core.global_hydra import GlobalHydra
 from omegaconf import DictConfig
 
-from rnnlab.config import CONF_DIR, compose_config
+from rnnlab.run.config import CONF_DIR, compose_config
 
 __all__ = ["CONF_DIR", "FAST", "ROOT", "compose_config"]
 

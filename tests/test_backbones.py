@@ -113,8 +113,8 @@ kernel_size: 5
 
 def test_a_new_backbone_is_one_class_and_one_yaml(tmp_path, monkeypatch):
     """The README's recipe: a module and a YAML file, no edit to the project."""
-    from rnnlab.config import compose_config
-    from rnnlab.train import train
+    from rnnlab.run.config import compose_config
+    from rnnlab.run.train import train
 
     from .conftest import FAST
 

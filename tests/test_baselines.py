@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from rnnlab.baselines import baseline_metrics, fit_linear_ar, linear_ar_mse, naive_last_mse
 from rnnlab.data import SineDataModule
 from rnnlab.data.csv import CsvDataModule
+from rnnlab.report.baselines import baseline_metrics, fit_linear_ar, linear_ar_mse, naive_last_mse
 
 
 def csv_dm(tmp_path: Path, values: list[float], name: str = "s.csv", seq_len: int = 8):
@@ -75,7 +75,7 @@ def test_baselines_are_in_original_units(tmp_path):
 
 
 def test_training_stores_both_baselines(make_cfg):
-    from rnnlab.train import train
+    from rnnlab.run.train import train
 
     cfg = make_cfg(
         "backbone=rnn", "model.backbone.hidden_size=4", "trainer.max_epochs=1",

@@ -1,4 +1,5 @@
-"""rnnlab.compare on sweep directories laid out as Hydra and train.py leave them (no training)."""
+"""rnnlab.report.compare on sweep directories laid out as Hydra and train.py leave them
+(no training)."""
 
 from __future__ import annotations
 
@@ -16,8 +17,8 @@ import yaml
 from hydra.core.global_hydra import GlobalHydra
 from omegaconf import OmegaConf
 
-from rnnlab.compare import aggregate, compare, latest_sweep, main, markdown
-from rnnlab.hydra_callbacks import threads_per_job
+from rnnlab.report.compare import aggregate, compare, latest_sweep, main, markdown
+from rnnlab.run.hydra_callbacks import threads_per_job
 
 from .conftest import ROOT, compose_config
 
@@ -50,6 +51,7 @@ def fake_job(
         "test_mse": test_mse,
         "test_mae": test_mse**0.5,
         "noise_floor_mse": FLOOR,
+        "test_mse_ratio": test_mse / FLOOR,
         "val_mse": 2 * test_mse,
         "epochs_trained": 10 + seed,
         "fit_seconds": 1.5 * seed,
@@ -213,7 +215,7 @@ def test_cli_errors_are_one_line(tmp_path):
     missing = tmp_path / "nope"
     for argv, expected in (([str(missing)], "does not exist"), ([str(tmp_path)], "no run dir")):
         result = subprocess.run(
-            [sys.executable, "-m", "rnnlab.compare", *argv],
+            [sys.executable, "-m", "rnnlab.report.compare", *argv],
             capture_output=True,
             text=True,
             timeout=60,
@@ -250,7 +252,7 @@ def test_sweep_configs_compose():
     cfg = _compose("experiment=compare_backbones")
     assert str(cfg.hydra.mode) == "RunMode.MULTIRUN"
     assert dict(cfg.hydra.sweeper.params) == {"backbone": "scratch,rnn,lstm,gru", "seed": "1,2,3"}
-    assert cfg.hydra.callbacks.sweep_report._target_ == "rnnlab.hydra_callbacks.SweepReport"
+    assert cfg.hydra.callbacks.sweep_report._target_ == "rnnlab.run.hydra_callbacks.SweepReport"
     assert "experiment" in cfg.hydra.job.config.override_dirname.exclude_keys
 
     cfg = _compose("hparams_search=optuna")
@@ -286,4 +288,4 @@ def test_make_compare_target_runs_the_cli(sweep):
         timeout=60,
     )
     assert result.returncode == 0
-    assert f"-m rnnlab.compare {sweep}" in result.stdout
+    assert f"-m rnnlab.report.compare {sweep}" in result.stdout

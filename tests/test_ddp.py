@@ -36,7 +36,7 @@ class BatchProbe(L.Callback):
 
 
 def test_extra_ranks_rerun_this_job_not_the_command_line(make_cfg):
-    from rnnlab.ddp import child_command
+    from rnnlab.run.ddp import child_command
 
     cfg = make_cfg("trainer=ddp_cpu", "seed=3")
     command = child_command(local_rank=1)

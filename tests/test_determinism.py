@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from rnnlab.train import train
+from rnnlab.run.train import train
 
 from .conftest import ROOT, compose_config
 

@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from rnnlab.checkpoints import load_checkpoint
-from rnnlab.eval import evaluate
-from rnnlab.train import train
-from rnnlab.validation import ConfigError
+from rnnlab.errors import ConfigError
+from rnnlab.run.checkpoints import load_checkpoint
+from rnnlab.run.eval import evaluate
+from rnnlab.run.train import train
 
 from .conftest import ROOT, compose_config
 

@@ -9,8 +9,10 @@ import pytest
 import torch
 from torch import nn
 
+from rnnlab.errors import ConfigError
 from rnnlab.models import GRU, Forecaster
-from rnnlab.models.heads import AttentionHead, LastStepHead, attention_weights, build_head
+from rnnlab.models.heads import AttentionHead, LastStepHead, attention_weights
+from rnnlab.run.validation import validate_config
 
 
 def forecaster(head: str) -> Forecaster:
@@ -51,10 +53,10 @@ def test_attention_gradients_reach_the_scores():
         assert param.grad is not None and param.grad.abs().sum() > 0, name
 
 
-def test_unknown_head_is_refused_with_the_choices():
-    message = "model.head='mean': use one of last, attention"
-    with pytest.raises(ValueError, match=re.escape(message)):
-        build_head("mean", 4)
+def test_unknown_head_is_refused_with_the_choices(make_cfg):
+    message = "model.head='mean' is invalid: it must be one of last, attention"
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        validate_config(make_cfg("model.head=mean"))
 
 
 @pytest.mark.parametrize("head", ["last", "attention"])
@@ -74,11 +76,11 @@ def test_forecaster_uses_the_chosen_head(head):
 def test_attention_run_checkpoints_and_plots_its_weights(make_cfg):
     from hydra.utils import instantiate
 
-    from rnnlab.train import train
+    from rnnlab.run.train import train
 
     cfg = make_cfg(
         "model.head=attention", "backbone=gru", "model.backbone.hidden_size=4",
-        "trainer.max_epochs=2", "callbacks.figures=null",
+        "trainer.max_epochs=2",
     )  # fmt: skip
     metrics = train(cfg)
     run_dir = Path(cfg.paths.output_dir)

@@ -11,11 +11,11 @@ from PIL import Image
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from torch import nn
 
-from rnnlab.figures import FIGURE_NAMES, make_run_figures
-from rnnlab.hidden import hidden_states, lstm_states
 from rnnlab.models.backbones import GRU, LSTM, ElmanRNN
-from rnnlab.plots import FIGSIZE, hidden_state_evolution
-from rnnlab.train import train
+from rnnlab.report.figures import FIGURE_NAMES, make_run_figures
+from rnnlab.report.hidden import hidden_states, lstm_states
+from rnnlab.report.plots import FIGSIZE, hidden_state_evolution, new_figure
+from rnnlab.run.train import train
 
 DPI = 100  # conf/callbacks/default.yaml: callbacks.figures.dpi
 
@@ -146,17 +146,18 @@ def test_hidden_states_of_each_kind_of_backbone():
 
 def test_hidden_state_figure_uses_panels_for_few_units_and_a_heat_map_for_many():
     steps, rng = 6, np.random.default_rng(0)
-    few = hidden_state_evolution({"h": rng.random((steps, 4)), "c": rng.random((steps, 4))},
-                                 inputs=np.arange(steps))  # fmt: skip
+    few, many = new_figure("hidden_states"), new_figure("hidden_states")
+    hidden_state_evolution(few, {"h": rng.random((steps, 4)), "c": rng.random((steps, 4))},
+                           inputs=np.arange(steps))  # fmt: skip
     assert len(few.axes) == 1 + 2 * 4  # input strip + one panel per unit and state
     assert not any(ax.images for ax in few.axes)
-    many = hidden_state_evolution({"h": rng.random((steps, 12))}, inputs=np.arange(steps))
+    hidden_state_evolution(many, {"h": rng.random((steps, 12))}, inputs=np.arange(steps))
     heat = [ax for ax in many.axes if ax.images]
     assert len(heat) == 1 and heat[0].images[0].get_array().shape == (12, steps)
 
 
 def test_unrolled_rnn_drawing():
-    from rnnlab.diagram import unrolled_rnn
+    from rnnlab.report.diagram import unrolled_rnn
 
     fig = unrolled_rnn(steps=3)
     texts = {t.get_text() for t in fig.axes[0].texts}

@@ -20,11 +20,12 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import open_dict, read_write
 
-from rnnlab.callbacks import NonFiniteLossError
-from rnnlab.checkpoints import resume_checkpoint
-from rnnlab.failures import ERROR_FILE, FailedJobsExit, job_guard
-from rnnlab.train import train
-from rnnlab.validation import ConfigError
+from rnnlab.errors import ConfigError, NonFiniteLossError
+from rnnlab.run.checkpoints import resume_checkpoint
+from rnnlab.run.failures import job_guard
+from rnnlab.run.hydra_callbacks import FailedJobsExit
+from rnnlab.run.train import train
+from rnnlab.rundir import ERROR as ERROR_FILE
 
 from .conftest import ROOT, compose_config
 
@@ -237,7 +238,8 @@ def test_a_sweep_with_a_failed_or_unfinished_job_exits_with_1(tmp_path, capsys):
     for name, files in {"seed=1": ["metrics.json"], "seed=2": [ERROR_FILE], "seed=3": []}.items():
         (sweep / name / ".hydra").mkdir(parents=True)
         for file in files:
-            (sweep / name / file).write_text("bad value\n\ntraceback\n")
+            text = "{}" if file == "metrics.json" else "bad value\n\ntraceback\n"
+            (sweep / name / file).write_text(text)
     config = compose_config(tmp_path / "job", [])
     with read_write(config.hydra), open_dict(config.hydra):
         config.hydra.sweep.dir = str(sweep)
@@ -246,7 +248,7 @@ def test_a_sweep_with_a_failed_or_unfinished_job_exits_with_1(tmp_path, capsys):
     assert info.value.code == 1
     err = capsys.readouterr().err
     assert "failed job seed=2: bad value\n" in err
-    assert "failed job seed=3: unfinished" in err
+    assert "unfinished job seed=3: no metrics.json and no error.txt\n" in err
     assert f"error: 2 of 3 jobs failed; the others finished and their results are in {sweep}" in err
     for name in ("seed=2", "seed=3"):
         shutil.rmtree(sweep / name)

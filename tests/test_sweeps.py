@@ -176,7 +176,7 @@ def test_optuna_search_of_three_trials_survives_a_failed_trial(tmp_path):
         NO_CHART,
         env=env_with(OMP_NUM_THREADS="1"),
     )
-    assert result.returncode == 1, result.stdout[-3000:]  # 1: a job failed (rnnlab.failures)
+    assert result.returncode == 1, result.stdout[-3000:]  # 1: a job failed (rnnlab.run.failures)
     trials = [sweep_dir / f"trial_{n}" for n in range(3)]
     finished = [t for t in trials if (t / "metrics.json").is_file()]
     (failed,) = [t for t in trials if (t / "error.txt").is_file()]

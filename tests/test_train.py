@@ -12,7 +12,7 @@ import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from rnnlab.models import Forecaster
-from rnnlab.train import train
+from rnnlab.run.train import train
 
 from .conftest import ROOT
 

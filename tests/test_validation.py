@@ -8,7 +8,8 @@ import sys
 import pytest
 from hydra.errors import ConfigCompositionException, MissingConfigException
 
-from rnnlab.validation import ConfigError, check_windows, validate_config
+from rnnlab.errors import ConfigError
+from rnnlab.run.validation import check_windows, validate_config
 
 from .conftest import ROOT, compose_config
 
@@ -79,11 +80,12 @@ BAD_VALUES = [
     ),
     (["+data.seqlen=30"], ["data.seqlen", "takes no setting 'seqlen'", "seq_len"]),
     (["data=csv", "data.column=x"], ["data.path", "required"]),
-    (
-        ["data=csv", "data.path=no/such.csv", "data.column=x"],
-        ["data.path='no/such.csv'", "no such file"],
-    ),
-]
+    (["data=csv", "data.path=x.csv", "data.column=x", "data.fill=zero"],
+     ["data.fill='zero'", "one of error, interpolate"]),
+    (["forecast.horizon=0"], ["forecast.horizon=0", "integer >= 1"]),
+    (["forecast.horizon=2.5"], ["forecast.horizon=2.5", "integer >= 1"]),
+    (["callbacks.figures.dpi=0"], ["callbacks.figures.dpi=0", "integer >= 1"]),
+]  # fmt: skip
 
 
 @pytest.mark.parametrize(
@@ -112,6 +114,15 @@ def test_every_bad_value_gets_a_one_line_message(tmp_path, overrides, pieces):
 )
 def test_good_settings_pass(tmp_path, overrides):
     validate_config(compose_config(tmp_path / "run", overrides))
+
+
+def test_data_that_cannot_load_is_a_config_error(tmp_path):
+    from rnnlab.run.build import build_data
+
+    cfg = compose_config(tmp_path / "run", ["data=csv", "data.path=no/such.csv", "data.column=x"])
+    validate_config(cfg)  # the settings are fine; the file is not
+    with pytest.raises(ConfigError, match=r"^data.path='no/such.csv': no such file$"):
+        build_data(cfg.data)
 
 
 @pytest.mark.parametrize(("n_points", "seq_len"), [(1000, 600), (50, 20), (5000, 2000), (300, 150)])

@@ -18,7 +18,6 @@ import torch
 
 from rnnlab.data.windows import WindowDataModule, chronological_splits
 
-FILL_MODES = ("error", "interpolate")
 # Relative paths that are not found from the working directory are looked up here, so the
 # series shipped in the repository's data/ folder is found from anywhere.
 PROJECT_ROOT = Path(__file__).resolve().parents[3]
@@ -65,8 +64,6 @@ def read_series(
     Raises ``FileNotFoundError``/``ValueError`` with a one-line message for a missing file
     or column, a non-numeric cell, or a gap when ``fill='error'``.
     """
-    if fill not in FILL_MODES:
-        raise ValueError(f"data.fill={fill!r}: use one of {', '.join(FILL_MODES)}")
     file = resolve_path(path)
     if not file.is_file():
         raise FileNotFoundError(f"data.path={str(path)!r}: no such file")
@@ -133,8 +130,6 @@ class CsvDataModule(WindowDataModule):
         **window_kwargs,
     ) -> None:
         super().__init__(**window_kwargs)
-        if fill not in FILL_MODES:
-            raise ValueError(f"data.fill={fill!r}: use one of {', '.join(FILL_MODES)}")
         self.path = path
         self.column = column
         self.time_column = time_column

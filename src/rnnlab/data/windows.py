@@ -176,14 +176,21 @@ class WindowDataModule(L.LightningDataModule):
     def build_series(self) -> None:  # pragma: no cover - abstract
         raise NotImplementedError
 
-    def setup(self, stage: str | None = None) -> None:
-        if self.datasets:
+    def load(self) -> None:
+        """Build the series and its splits once (raises one-line ``ValueError``s for data
+        that cannot work, e.g. a series too short for ``seq_len``)."""
+        if self.series is not None and self.splits:
             return
         self.build_series()
         assert self.series is not None
         self.splits = chronological_splits(
             len(self.series), self.seq_len, self.val_fraction, self.test_fraction
         )
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.datasets:
+            return
+        self.load()
         series = self.series
         # On a GPU the whole series moves once; batches are then sliced on the device.
         trainer = getattr(self, "trainer", None)

@@ -20,11 +20,13 @@ class EpochSums:
     """Running sums of one epoch: squared and absolute error, target and squared target.
 
     ``update`` never reads a value back to the host; ``compute`` is called once per epoch.
+    ``scale`` maps model units to original units (errors scale by it, R² is unchanged).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, scale: float = 1.0) -> None:
         self.sums: Tensor | None = None
         self.count = 0
+        self.scale = scale
 
     def reset(self) -> None:
         self.sums, self.count = None, 0
@@ -39,11 +41,10 @@ class EpochSums:
         self.count += n
 
     def compute(
-        self, prefix: str, scale: float = 1.0, total: Callable[[Tensor], Tensor] | None = None
+        self, prefix: str, total: Callable[[Tensor], Tensor] | None = None
     ) -> dict[str, Tensor]:
         """``{prefix}loss`` (model units) and mse/rmse/mae/r2 in original units.
 
-        ``scale`` maps model units to original units (errors scale by it, R² is unchanged).
         ``total`` adds a tensor over all processes (e.g. ``strategy.reduce`` with
         ``reduce_op="sum"``); it is called once per epoch, never per step.
         """
@@ -53,6 +54,7 @@ class EpochSums:
         if total is not None:
             sums = total(sums)
         sse, sae, sum_y, sum_y2, count = sums.unbind()
+        scale = self.scale
         mse = sse / count
         spread = sum_y2 - sum_y * sum_y / count  # Σ (y - ȳ)², as torchmetrics' R2Score
         return {

@@ -1,6 +1,6 @@
 """The unrolled recurrent network as a picture: inputs x_t, hidden states h_t, outputs y_t.
 
-    from rnnlab.diagram import unrolled_rnn
+    from rnnlab.report.diagram import unrolled_rnn
     unrolled_rnn(steps=4).savefig("unrolled_rnn.png", dpi=100)
 
 Left: the network as it is written, one cell with a loop. Right: the same cell unrolled

@@ -20,12 +20,14 @@ from typing import Any
 
 from omegaconf import DictConfig
 
-from rnnlab.validation import CONF_DIR, ConfigError, shown
+from rnnlab import rundir
+from rnnlab.errors import ConfigError, one_line
+from rnnlab.models.module import CHECKPOINT_KEY
+from rnnlab.run.validation import shown
 
 log = logging.getLogger(__name__)
 
-CHECKPOINT_KEY = "rnnlab"  # the same key Forecaster.on_save_checkpoint writes
-LAST = Path("checkpoints") / "last.ckpt"
+LAST = Path(rundir.LAST_CKPT)
 # What must match for a resume (the same run) and for ckpt_path (weights that fit).
 SAME_RUN_KEYS = ("data", "model", "seed")
 SAME_WEIGHTS_KEYS = ("model.backbone", "model.head")
@@ -55,10 +57,12 @@ def load_checkpoint(path: str | Path, setting: str = "ckpt_path") -> dict[str, A
                 f"{where} is not an rnnlab checkpoint, or is corrupt: "
                 "torch.load(weights_only=True) refuses what it holds"
             ) from None
-        raise ConfigError(f"{where} cannot be read: corrupt file ({_first_line(exc)})") from None
+        raise ConfigError(
+            f"{where} cannot be read: corrupt file ({one_line(exc, limit=90)})"
+        ) from None
     except Exception as exc:  # damaged bytes surface as almost any error type in unpickling
         raise ConfigError(
-            f"{where} cannot be read: truncated or corrupt file ({_first_line(exc)})"
+            f"{where} cannot be read: truncated or corrupt file ({one_line(exc, limit=90)})"
         ) from None
     stored = ckpt.get(CHECKPOINT_KEY) if isinstance(ckpt, dict) else None
     if not isinstance(stored, dict) or not isinstance(stored.get("config"), dict):
@@ -69,14 +73,6 @@ def load_checkpoint(path: str | Path, setting: str = "ckpt_path") -> dict[str, A
     if "state_dict" not in ckpt:
         raise ConfigError(f"{where} is not an rnnlab checkpoint: it has no weights (state_dict)")
     return ckpt
-
-
-def _first_line(exc: BaseException, limit: int = 90) -> str:
-    """``Type: first sentence``, cut to ``limit`` characters, for a one-line message."""
-    lines = str(exc).strip().splitlines()
-    text = lines[0].split(". ")[0] if lines else ""
-    text = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
-    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _flat(node: Any, prefix: str = "") -> dict[str, Any]:
@@ -95,17 +91,6 @@ def _select(config: dict[str, Any], dotted: str) -> Any:
             return None
         node = node[part]
     return node
-
-
-def backbone_choice(target: str | None) -> str | None:
-    """The ``backbone=`` name whose YAML in ``conf/backbone/`` has this ``_target_``."""
-    if not target:
-        return None
-    for path in sorted((CONF_DIR / "backbone").glob("*.yaml")):
-        for line in path.read_text().splitlines():
-            if line.replace(" ", "") == f"_target_:{target}":
-                return path.stem
-    return None
 
 
 def config_differences(
@@ -127,16 +112,17 @@ def check_same_config(
     cfg: DictConfig, ckpt: dict[str, Any], setting: str, keys: tuple[str, ...]
 ) -> None:
     """Refuse to continue a checkpoint under a config that differs in ``keys``."""
-    from rnnlab.builders import plain_config
+    from rnnlab.run.config import plain_config
 
     stored = ckpt[CHECKPOINT_KEY]["config"]
     diffs = config_differences(plain_config(cfg), stored, keys)
     if not diffs:
         return
     hint = ""
-    choice = backbone_choice(_select(stored, "model.backbone._target_"))
-    if choice and any(d.startswith("model.backbone._target_") for d in diffs):
-        hint = f" (the checkpoint's backbone is backbone={choice})"
+    if any(d.startswith("model.backbone._target_") for d in diffs):
+        from rnnlab.run.config import backbone_name
+
+        hint = f" (the checkpoint's backbone is backbone={backbone_name(stored)})"
     more = f" and {len(diffs) - 3} more" if len(diffs) > 3 else ""
     raise ConfigError(
         f"{setting}: the config differs from the checkpoint's in {'; '.join(diffs[:3])}{more}; "
@@ -150,7 +136,8 @@ def resume_checkpoint(cfg: DictConfig) -> str | None:
     With ``resume=true`` results of an earlier attempt in the run directory
     (``metrics.json``, ``error.txt``) are moved aside, never deleted.
     """
-    from rnnlab.failures import _is_multirun, archive_previous
+    from rnnlab.run.failures import is_multirun
+    from rnnlab.rundir import archive_previous
 
     resume, ckpt_path = bool(cfg.get("resume", False)), cfg.get("ckpt_path")
     run_dir = Path(cfg.paths.output_dir)
@@ -167,7 +154,7 @@ def resume_checkpoint(cfg: DictConfig) -> str | None:
         return None
     path = run_dir / LAST
     if not path.is_file():
-        if _is_multirun():  # a job of a resumed sweep that never got to save: start it
+        if is_multirun():  # a job of a resumed sweep that never got to save: start it
             log.warning("resume=true: no %s yet, this job starts from scratch", path)
             archive_previous(run_dir)
             return None

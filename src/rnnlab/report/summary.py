@@ -1,9 +1,8 @@
-"""What a tested model leaves behind, shared by ``train.py`` and ``eval.py``: the test
-numbers with the noise floor and the baselines, ``predictions.csv``, and tidy logging."""
+"""The test numbers of a tested model, with the noise floor and the baselines beside them,
+and its predictions as a table (``predictions.csv``)."""
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +12,7 @@ import torch
 def test_summary(tested: dict[str, float], dm: Any) -> dict[str, Any]:
     """``metrics.json``'s test block: Lightning's ``test/*`` values, the noise floor, the
     ratio to it, and the naive and AR baselines on the same targets."""
-    from rnnlab.baselines import baseline_metrics
+    from rnnlab.report.baselines import baseline_metrics
 
     floor = dm.noise_floor_mse
     return {
@@ -30,6 +29,9 @@ def test_summary(tested: dict[str, float], dm: Any) -> dict[str, Any]:
 def write_predictions(model: Any, dm: Any, path: Path) -> None:
     """Test targets and the model's predictions on the true time axis, in original units."""
     import csv
+    import io
+
+    from rnnlab.rundir import write_atomic
 
     test = dm.datasets["test"]
     model.eval()
@@ -39,21 +41,10 @@ def write_predictions(model: Any, dm: Any, path: Path) -> None:
     target = dm.to_original_units(test.targets.cpu())[:, 0]
     pred = dm.to_original_units(pred)[:, 0]
     time_axis = dm.time[idx]
-    with path.open("w", newline="") as f:
-        writer = csv.writer(f)
-        writer.writerow(["index", "time", "target", "prediction"])
-        for row in zip(
-            idx.tolist(), time_axis.tolist(), target.tolist(), pred.tolist(), strict=True
-        ):
-            writer.writerow(row)
-
-
-def tidy_lightning_logging() -> None:
-    """One line per message: ``import lightning`` adds a console handler of its own although
-    Hydra's root handler already prints (and to the run's log file); also drop the advert
-    for a hosted logging service that Lightning logs on every fit."""
-    for handler in list(logging.getLogger("lightning").handlers):
-        logging.getLogger("lightning").removeHandler(handler)
-    logging.getLogger("lightning.pytorch.utilities.rank_zero").addFilter(
-        lambda record: "Tip: For seamless" not in record.getMessage()
+    text = io.StringIO()
+    writer = csv.writer(text)
+    writer.writerow(["index", "time", "target", "prediction"])
+    writer.writerows(
+        zip(idx.tolist(), time_axis.tolist(), target.tolist(), pred.tolist(), strict=True)
     )
+    write_atomic(path, text.getvalue())

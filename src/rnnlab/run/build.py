@@ -7,21 +7,23 @@ allow-list) or adding a new kind of object is a change to this file only.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import lightning as L
 from hydra.utils import instantiate
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
-from rnnlab.data.windows import WindowDataModule
-from rnnlab.models.forecaster import Forecaster
+from rnnlab.models.module import SequenceModel
+from rnnlab.run.config import plain_config
+from rnnlab.run.validation import data_errors
 
 
 @dataclass
 class Run:
     """The objects of one training run, in the order data flows through them."""
 
-    datamodule: WindowDataModule
-    model: Forecaster
+    datamodule: L.LightningDataModule
+    model: SequenceModel
     callbacks: dict[str, L.Callback]  # by config key, e.g. "model_checkpoint"
     loggers: list
     trainer: L.Trainer
@@ -38,21 +40,25 @@ def instantiate_group(group: DictConfig | None) -> dict:
     }
 
 
-def plain_config(cfg: DictConfig) -> dict:
-    """The run's config as plain, resolved containers (no ``hydra`` node): safe to pickle
-    into checkpoints that must load with ``weights_only=True``."""
-    return {
-        key: OmegaConf.to_container(value, resolve=True) if OmegaConf.is_config(value) else value
-        for key, value in cfg.items_ex(resolve=True)
-        if key != "hydra"
-    }
+def build_data(data_cfg: DictConfig) -> Any:
+    """The datamodule, its data loaded: a file or series that cannot work is a ``ConfigError``."""
+    with data_errors():
+        datamodule = instantiate(data_cfg)
+        datamodule.load()
+    return datamodule
+
+
+def build_model(cfg: DictConfig) -> SequenceModel:
+    """The task's LightningModule with its backbone, carrying the run's plain config."""
+    model = instantiate(cfg.model)
+    model.run_config = plain_config(cfg)
+    return model
 
 
 def build_run(cfg: DictConfig) -> Run:
     """Instantiate data, model, callbacks, loggers and trainer from a composed config."""
-    datamodule = instantiate(cfg.data)
-    model = instantiate(cfg.model)
-    model.run_config = plain_config(cfg)
+    datamodule = build_data(cfg.data)
+    model = build_model(cfg)
     callbacks = instantiate_group(cfg.get("callbacks"))
     loggers = list(instantiate_group(cfg.get("logger")).values())
     trainer = instantiate(cfg.trainer, callbacks=list(callbacks.values()), logger=loggers or False)

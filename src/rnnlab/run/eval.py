@@ -21,7 +21,9 @@ from typing import Any
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
-from rnnlab.config import CONF_DIR
+from rnnlab import rundir
+from rnnlab.run.config import CONF_DIR, backbone_name
+from rnnlab.rundir import write_json
 
 log = logging.getLogger(__name__)
 
@@ -31,35 +33,27 @@ def load_run(ckpt: dict[str, Any], data_overrides: DictConfig | dict | None = No
 
     ``data_overrides`` are merged over the stored data config.
     """
-    from hydra.utils import instantiate
-
-    from rnnlab.checkpoints import CHECKPOINT_KEY
+    from rnnlab.models.module import CHECKPOINT_KEY
+    from rnnlab.run.build import build_data, build_model
 
     run_cfg = OmegaConf.create(ckpt[CHECKPOINT_KEY]["config"])
     if data_overrides:
         run_cfg.data = OmegaConf.merge(run_cfg.data, data_overrides)
-    datamodule = instantiate(run_cfg.data)
-    model = instantiate(run_cfg.model)
+    datamodule = build_data(run_cfg.data)
+    model = build_model(run_cfg)
     model.load_state_dict(ckpt["state_dict"])
-    model.run_config = OmegaConf.to_container(run_cfg)
     return model, datamodule, run_cfg
-
-
-def backbone_of(run_cfg: DictConfig) -> str:
-    """The ``backbone=`` name the run used (its class name when not one of conf/backbone)."""
-    from rnnlab.checkpoints import backbone_choice
-
-    target = str(OmegaConf.select(run_cfg, "model.backbone._target_", default="") or "")
-    return backbone_choice(target) or target.rsplit(".", 1)[-1].lower()
 
 
 def evaluate(cfg: DictConfig) -> dict[str, Any]:
     """Test ``cfg.ckpt_path`` and write the results into ``cfg.paths.output_dir``."""
     import lightning as L
 
-    from rnnlab.checkpoints import load_checkpoint
-    from rnnlab.reporting import test_summary, tidy_lightning_logging, write_predictions
-    from rnnlab.validation import ConfigError
+    from rnnlab.errors import ConfigError
+    from rnnlab.report.summary import test_summary
+    from rnnlab.run.artifacts import tidy_lightning_logging, write_artifacts
+    from rnnlab.run.callbacks import RunFigures
+    from rnnlab.run.checkpoints import load_checkpoint
 
     if OmegaConf.is_missing(cfg, "ckpt_path") or not cfg.ckpt_path:
         raise ConfigError(
@@ -70,61 +64,47 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     output_dir.mkdir(parents=True, exist_ok=True)
     ckpt = load_checkpoint(cfg.ckpt_path)
     model, dm, run_cfg = load_run(ckpt, cfg.get("data"))
+    trained_in = OmegaConf.select(run_cfg, "paths.output_dir", default=None)
 
+    callbacks = []
+    if cfg.get("figures"):  # the same pictures as the training run's, of these weights
+        history = Path(trained_in) / rundir.HISTORY if trained_in else None
+        callbacks.append(RunFigures(str(output_dir / rundir.PLOTS), history_path=history))
     # The same test loop as training's trainer.test: identical metrics, in original units.
     trainer = L.Trainer(
         accelerator=cfg.accelerator, devices=1, logger=False, enable_checkpointing=False,
         enable_progress_bar=False, enable_model_summary=False, default_root_dir=output_dir,
+        callbacks=callbacks,
     )  # fmt: skip
     tested = trainer.test(model, datamodule=dm, verbose=False)[0]
     metrics: dict[str, Any] = {
         "ckpt_path": str(Path(cfg.ckpt_path).resolve()),
         "ckpt_epoch": int(ckpt.get("epoch", -1)) + 1,
         "ckpt_global_step": int(ckpt.get("global_step", 0)),
-        "backbone": backbone_of(run_cfg),
+        "backbone": backbone_name(run_cfg),
         "seed": run_cfg.get("seed"),
         "data_seed": OmegaConf.select(run_cfg, "data.seed", default=None),
         **test_summary(tested, dm),  # test_*, noise floor, ratio, baselines
         "n_test": len(dm.datasets["test"]),
-        "trained_in": OmegaConf.select(run_cfg, "paths.output_dir", default=None),
+        "trained_in": trained_in,
         "run_dir": str(output_dir),
     }
-    write_predictions(model, dm, output_dir / "predictions.csv")
-    horizon = (cfg.get("forecast") or {}).get("horizon")
-    if horizon:
-        from rnnlab.forecast import run_forecast
-
-        metrics.update(run_forecast(model, dm, horizon, output_dir))
-    if cfg.get("figures"):
-        _write_figures(model, dm, metrics["trained_in"], output_dir)
-    from rnnlab.failures import write_atomic
-
-    write_atomic(output_dir / "metrics.json", json.dumps(metrics, indent=2) + "\n")
+    metrics.update(write_artifacts(model, dm, cfg, output_dir))
+    write_json(output_dir / rundir.METRICS, metrics)
     return metrics
-
-
-def _write_figures(model: Any, dm: Any, trained_in: str | None, output_dir: Path) -> None:
-    from rnnlab.figures import make_run_figures, read_history, save_figures
-
-    history_path = Path(trained_in) / "history.csv" if trained_in else None
-    history = read_history(history_path) if history_path and history_path.is_file() else None
-    figures = make_run_figures(model, dm, history)
-    save_figures(figures, output_dir / "plots")
-    import matplotlib.pyplot as plt
-
-    for figure in figures.values():
-        plt.close(figure)
 
 
 @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="eval")
 def main(cfg: DictConfig) -> float | None:
-    """Hydra entry point; returns the test MSE. Errors follow ``rnnlab.failures``."""
+    """Hydra entry point; returns the test MSE. Errors follow ``rnnlab.run.failures``."""
     from hydra.core.hydra_config import HydraConfig
 
-    from rnnlab.failures import job_guard
+    from rnnlab.run.failures import job_guard
+    from rnnlab.run.validation import validate_config
 
     run_dir = Path(HydraConfig.get().runtime.output_dir)
     with job_guard(run_dir) as job:
+        validate_config(cfg)
         metrics = evaluate(cfg)
         shown = {k: metrics[k] for k in ("backbone", "ckpt_epoch", "test_mse", "test_mse_ratio")}
         print(json.dumps(shown), f"\nwritten to {run_dir}", flush=True)

@@ -4,12 +4,13 @@
     <run dir>/plots/scatter.png         actual vs predicted, identity line, MSE and R²
     <run dir>/plots/loss.png            training and validation loss per epoch
     <run dir>/plots/hidden_states.png   every hidden unit over one test window (LSTM: h and c)
+    <run dir>/plots/attention.png       with model.head=attention: the weights over one window
 
-``RunFigures`` is in ``conf/callbacks/default.yaml`` as ``figures``; ``callbacks.figures=null``
-turns it off. Plotting happens in ``on_test_end`` only, so training is never slowed down,
-and matplotlib is imported only then. ``make_run_figures`` is the same without Lightning.
+The ``RunFigures`` callback (``rnnlab.run.callbacks``, ``callbacks.figures`` in the config)
+calls ``make_run_figures`` once testing ends, so training is never slowed down, and
+matplotlib is imported only then.
 
-``python -m rnnlab.figures RUN_DIR OUT_DIR`` copies a run's pictures and the unrolled-RNN
+``python -m rnnlab.report.figures RUN_DIR OUT_DIR`` copies a run's pictures and the unrolled-RNN
 drawing into ``OUT_DIR`` (``make figures`` uses it for the README pictures).
 """
 
@@ -22,11 +23,9 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-import lightning as L
 import torch
-from lightning.pytorch.utilities import rank_zero_only, rank_zero_warn
 
-__all__ = ["FIGURE_NAMES", "RunFigures", "log_figures", "make_run_figures", "save_figures"]
+__all__ = ["FIGURE_NAMES", "log_figures", "make_run_figures", "save_figures"]
 
 FIGURE_NAMES = ("predictions", "scatter", "loss", "hidden_states")
 
@@ -92,8 +91,9 @@ def make_run_figures(
     hidden states are drawn (negative counts from the end). Without ``history`` rows the
     loss figure is left out.
     """
-    from rnnlab import plots
-    from rnnlab.hidden import hidden_states, unit_labels
+    from rnnlab.models.heads import AttentionHead, attention_weights
+    from rnnlab.report import plots
+    from rnnlab.report.hidden import hidden_states, unit_labels
 
     datamodule.setup("test")
     test = datamodule.datasets["test"]
@@ -114,8 +114,9 @@ def make_run_figures(
     }
     clean = getattr(datamodule, "clean", None)
 
-    figures: dict[str, Any] = {}
-    figures["predictions"] = plots.predictions_over_time(
+    figures: dict[str, Any] = {"predictions": plots.new_figure("predictions")}
+    plots.predictions_over_time(
+        figures["predictions"],
         time,
         to_orig(datamodule.series.cpu()),
         regions,
@@ -125,26 +126,49 @@ def make_run_figures(
         clean=clean,
         title=f"{title}: predictions vs actual values",
     )
-    figures["scatter"] = plots.actual_vs_predicted(target, pred, title=f"{title}, test split")
+    figures["scatter"] = plots.new_figure("scatter")
+    plots.actual_vs_predicted(
+        figures["scatter"].subplots(), target, pred, title=f"{title}, test split"
+    )
     curves = history_curves(history) if history is not None else {}
     if curves:
-        figures["loss"] = plots.loss_curves(
-            curves, title=f"{title}: loss per epoch", floor=datamodule.noise_floor_mse
+        figures["loss"] = plots.new_figure("loss")
+        plots.loss_curves(
+            figures["loss"].subplots(),
+            curves,
+            title=f"{title}: loss per epoch",
+            floor=datamodule.noise_floor_mse,
         )
 
     backbone = getattr(model, "backbone", model)
     x = test.inputs[window]  # [L, 1]
     states = hidden_states(backbone, x)
     units = next(iter(states.values())).shape[1]
-    t0 = float(time[test.split.start + (window % n_test)])
-    figures["hidden_states"] = plots.hidden_state_evolution(
+    start = test.split.start + (window % n_test)
+    figures["hidden_states"] = plots.new_figure("hidden_states")
+    plots.hidden_state_evolution(
+        figures["hidden_states"],
         states,
         inputs=to_orig(x[:, 0].cpu()),
         target=float(target[window, 0]),
         unit_labels=unit_labels(backbone, units),
         max_panels=max_panels,
-        title=f"{title}: states over test window {window % n_test} (starts at t = {t0:.1f})",
+        title=f"{title}: states over test window {window % n_test} "
+        f"(starts at t = {float(time[start]):.1f})",
     )
+    if isinstance(getattr(model, "head", None), AttentionHead):
+        figures["attention"] = plots.new_figure("attention")
+        with torch.no_grad():
+            weights = attention_weights(model, x[None].to(model.device))[0]
+        plots.attention_window(
+            figures["attention"],
+            time[start : start + test.seq_len + 1],
+            to_orig(x[:, 0].cpu()),
+            float(target[window, 0]),
+            float(pred[window, 0]),
+            weights,
+            title=f"{title}: attention over test window {window % n_test}",
+        )
     return figures
 
 
@@ -187,68 +211,9 @@ def log_figures(loggers: Sequence[Any], figures: dict[str, Any], step: int, dpi:
     return len(boards)
 
 
-class RunFigures(L.Callback):
-    """Makes the run's figures once testing ends: PNGs in ``output_dir``, images in TensorBoard.
-
-    Args:
-        output_dir: where the PNGs go (``${paths.output_dir}/plots`` in the config).
-        dpi: resolution of the PNGs and of the TensorBoard images.
-        window: which test window the hidden-state figure follows.
-        max_panels: hidden sizes up to this get one panel per unit, larger ones a heat-map.
-        history_path: ``history.csv`` to read the loss curves from when no ``MetricsHistory``
-            callback runs alongside.
-
-    Works with any logger set-up: without a TensorBoard logger only the PNGs are written.
-    """
-
-    def __init__(
-        self,
-        output_dir: str,
-        dpi: int = 100,
-        window: int = 0,
-        max_panels: int = 8,
-        history_path: str | None = None,
-    ) -> None:
-        if dpi <= 0:
-            raise ValueError(f"callbacks.figures.dpi={dpi}: use a positive number")
-        if max_panels < 0:
-            raise ValueError(f"callbacks.figures.max_panels={max_panels}: use 0 or more")
-        self.output_dir = output_dir
-        self.dpi = dpi
-        self.window = window
-        self.max_panels = max_panels
-        self.history_path = history_path
-        self.paths: dict[str, Path] = {}
-
-    def _history(self, trainer: L.Trainer) -> list[dict[str, Any]] | None:
-        from rnnlab.callbacks import MetricsHistory
-
-        for cb in trainer.callbacks:
-            if isinstance(cb, MetricsHistory) and cb.rows:
-                return cb.rows
-        if self.history_path and Path(self.history_path).is_file():
-            return read_history(self.history_path)
-        return None
-
-    @rank_zero_only
-    def on_test_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        dm = trainer.datamodule
-        if dm is None or not hasattr(dm, "splits"):
-            rank_zero_warn("RunFigures: no WindowDataModule attached to the trainer; no figures")
-            return
-        history = self._history(trainer)
-        if history is None:
-            rank_zero_warn("RunFigures: no MetricsHistory rows or history.csv; no loss figure")
-        figures = make_run_figures(
-            pl_module, dm, history, window=self.window, max_panels=self.max_panels
-        )
-        self.paths = save_figures(figures, self.output_dir, self.dpi)
-        log_figures(trainer.loggers, figures, trainer.global_step, self.dpi)
-
-
 def export_readme_pictures(run_dir: str | Path, out_dir: str | Path, dpi: int = 100) -> list[Path]:
     """Copy a finished run's figures into ``out_dir`` and draw the unrolled RNN there."""
-    from rnnlab.diagram import unrolled_rnn
+    from rnnlab.report.diagram import unrolled_rnn
 
     plots_dir = Path(run_dir) / "plots"
     missing = [n for n in FIGURE_NAMES if not (plots_dir / f"{n}.png").is_file()]
@@ -266,10 +231,10 @@ def export_readme_pictures(run_dir: str | Path, out_dir: str | Path, dpi: int = 
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    """``python -m rnnlab.figures RUN_DIR OUT_DIR``."""
+    """``python -m rnnlab.report.figures RUN_DIR OUT_DIR``."""
     args = list(sys.argv[1:] if argv is None else argv)
     if len(args) != 2:
-        raise SystemExit("usage: python -m rnnlab.figures RUN_DIR OUT_DIR")
+        raise SystemExit("usage: python -m rnnlab.report.figures RUN_DIR OUT_DIR")
     for path in export_readme_pictures(*args):
         print(path)
 

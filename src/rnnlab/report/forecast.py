@@ -26,13 +26,6 @@ def _device(model: nn.Module) -> torch.device:
     return next(model.parameters()).device
 
 
-def check_horizon(horizon: Any) -> int:
-    """``horizon`` as a positive int, else a one-line error."""
-    if isinstance(horizon, bool) or not isinstance(horizon, int) or horizon < 1:
-        raise ValueError(f"forecast.horizon={horizon!r}: use a whole number of steps >= 1")
-    return horizon
-
-
 @torch.no_grad()
 def roll_forward(model: nn.Module, context: Tensor, horizon: int) -> Tensor:
     """Forecast ``horizon`` steps after each window of ``context [B, L, 1]``: ``[B, horizon]``.
@@ -41,7 +34,7 @@ def roll_forward(model: nn.Module, context: Tensor, horizon: int) -> Tensor:
     """
     window = context.to(_device(model))
     steps = []
-    for _ in range(check_horizon(horizon)):
+    for _ in range(horizon):
         nxt = model(window)  # [B, L, 1] -> [B, 1]
         steps.append(nxt)
         window = torch.cat([window[:, 1:], nxt[:, :, None]], dim=1)  # slide by one
@@ -51,7 +44,7 @@ def roll_forward(model: nn.Module, context: Tensor, horizon: int) -> Tensor:
 def start_points(dm: WindowDataModule, horizon: int) -> int:
     """Number of test windows followed by ``horizon`` true values (one-line error if none)."""
     n_windows = len(dm.datasets["test"])
-    n = n_windows - check_horizon(horizon) + 1
+    n = n_windows - horizon + 1
     if n < 1:
         raise ValueError(
             f"forecast.horizon={horizon} is longer than the test split allows: it has "
@@ -99,19 +92,22 @@ def run_forecast(model: nn.Module, dm: WindowDataModule, horizon: int, out_dir: 
     """Write ``forecast.csv`` and ``plots/forecast.png`` under ``out_dir``; return summary
     numbers for ``metrics.json``."""
     import csv
+    import io
+
+    from rnnlab import rundir
 
     was_training = model.training
     model.eval()
     mse = horizon_mse(model, dm, horizon)
     naive = naive_horizon_mse(dm, horizon)
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    with (out_dir / "forecast.csv").open("w", newline="") as f:
-        writer = csv.writer(f)
-        writer.writerow(["step", "mse", "naive_last_mse"])
-        for step, (m, n) in enumerate(zip(mse.tolist(), naive.tolist(), strict=True), start=1):
-            writer.writerow([step, m, n])
-    plot_forecast(model, dm, horizon, mse, naive, out_dir / "plots" / "forecast.png")
+    text = io.StringIO()
+    writer = csv.writer(text)
+    writer.writerow(["step", "mse", "naive_last_mse"])
+    writer.writerows(zip(range(1, horizon + 1), mse.tolist(), naive.tolist(), strict=True))
+    rundir.write_atomic(Path(out_dir) / rundir.FORECAST, text.getvalue())
+    plots_dir = Path(out_dir) / rundir.PLOTS
+    plots_dir.mkdir(parents=True, exist_ok=True)
+    forecast_figure(model, dm, horizon, mse, naive).savefig(plots_dir / "forecast.png", dpi=100)
     model.train(was_training)
     return {
         "forecast_horizon": horizon,
@@ -122,46 +118,33 @@ def run_forecast(model: nn.Module, dm: WindowDataModule, horizon: int, out_dir: 
     }
 
 
-def plot_forecast(
-    model: nn.Module, dm: WindowDataModule, horizon: int, mse: Tensor, naive: Tensor, path: Path
-) -> None:
-    """Series with two rolled forecasts (from the first test window, and beyond the data)
+def forecast_figure(
+    model: nn.Module, dm: WindowDataModule, horizon: int, mse: Tensor, naive: Tensor
+) -> Any:
+    """The series with two rolled forecasts (from the first test window, and beyond the data)
     above the MSE per horizon step."""
-    import matplotlib
+    from rnnlab.report import plots
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    # numpy arrays: matplotlib's unit conversion trips over tensors
-    time = dm.time.double().numpy()
-    observed = dm.to_original_units(dm.series.cpu().double()).numpy()
+    time = dm.time.double()
     test = dm.datasets["test"]
     first = test.split.start + test.seq_len  # series index of the first test target
     in_test = dm.to_original_units(roll_forward(model, test.inputs[:1], horizon)[0].double())
-    future_t, future_v = (v.numpy() for v in forecast_beyond(model, dm, horizon))
-
-    fig, (top, bottom) = plt.subplots(2, 1, figsize=(10, 7), height_ratios=[3, 2])
-    top.plot(time, observed, color="tab:blue", linewidth=1, label="observed")
-    top.axvspan(time[test.split.start], time[-1], color="grey", alpha=0.12,
-                label="test split")  # fmt: skip
-    top.plot(time[first : first + horizon], in_test.numpy(), color="tab:green", linewidth=2,
-             label=f"{horizon}-step forecast from the first test window")  # fmt: skip
-    top.plot(future_t, future_v, color="tab:red", linewidth=2, linestyle="--",
-             label=f"{horizon}-step forecast beyond the data")  # fmt: skip
-    top.axvline(time[-1], color="black", linewidth=0.8)
-    top.set_xlabel("time")
-    top.set_ylabel("value")
-    top.set_title("Multi-step forecasts (the model fed its own predictions)")
-    top.legend(loc="upper left", fontsize=8)
-
-    steps = list(range(1, horizon + 1))
-    bottom.plot(steps, mse.tolist(), "o-", markersize=3, label="model")
-    bottom.plot(steps, naive.tolist(), "s--", markersize=3, color="grey", label="repeat last value")
-    bottom.set_xlabel("steps ahead")
-    bottom.set_ylabel("test MSE (original units)")
-    bottom.set_title(f"Error per horizon step over {start_points(dm, horizon)} test start points")
-    bottom.legend(loc="best")
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    fig = plots.new_figure("forecast")
+    top, bottom = fig.subplots(2, 1, height_ratios=[3, 2])
+    plots.forecast_paths(
+        top,
+        time,
+        dm.to_original_units(dm.series.cpu().double()),
+        float(time[test.split.start]),
+        {
+            f"{horizon}-step forecast from the first test window": (
+                time[first : first + horizon],
+                in_test,
+            ),
+            f"{horizon}-step forecast beyond the data": forecast_beyond(model, dm, horizon),
+        },
+    )
+    plots.forecast_errors(
+        bottom, {"model": mse, "repeat last value": naive}, start_points=start_points(dm, horizon)
+    )
+    return fig

@@ -1,7 +1,7 @@
 """One results table (and one chart) for a whole sweep directory.
 
-    python -m rnnlab.compare logs/train/multiruns/2026-11-25_13-20-00_123456
-    python -m rnnlab.compare                 # the newest sweep under logs/train/multiruns
+    python -m rnnlab.report.compare logs/train/multiruns/2026-11-25_13-20-00_123456
+    python -m rnnlab.report.compare                 # the newest sweep under logs/train/multiruns
     make compare DIR=logs/train/multiruns/...
 
 Every job of a Hydra multirun is a run directory with ``.hydra/overrides.yaml`` and, once it
@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import json
 import math
 import os
 import statistics
@@ -27,6 +26,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from rnnlab import rundir
 
 # Columns aggregated over seeds, in table order.
 METRICS = (
@@ -53,14 +54,15 @@ class Job:
     path: Path
     overrides: dict[str, str]  # task overrides as written by Hydra, e.g. {"backbone": "gru"}
     num: int  # hydra.job.num: the order the sweeper launched it in
-    metrics: dict[str, Any] | None = None
-    error: str | None = None  # first line of error.txt
+    state: rundir.JobState
+
+    @property
+    def metrics(self) -> dict[str, Any] | None:
+        return self.state.metrics
 
     @property
     def status(self) -> str:
-        if self.metrics is not None:
-            return "finished"
-        return "failed" if self.error is not None else "unfinished"
+        return self.state.state
 
 
 @dataclass
@@ -120,8 +122,8 @@ def _job_num(hydra_dir: Path) -> int:
 
 
 def read_job(sweep_dir: Path, run_dir: Path) -> Job:
-    """Read one run directory: its overrides, metrics.json or error.txt."""
-    hydra_dir = run_dir / ".hydra"
+    """Read one run directory: its overrides and its state (``rnnlab.rundir.read_state``)."""
+    hydra_dir = run_dir / rundir.HYDRA
     overrides: dict[str, str] = {}
     if (hydra_dir / "overrides.yaml").is_file():
         for item in _read_yaml(hydra_dir / "overrides.yaml") or []:
@@ -129,28 +131,18 @@ def read_job(sweep_dir: Path, run_dir: Path) -> Job:
             if parsed:
                 overrides[parsed[0]] = parsed[1]
     name = run_dir.relative_to(sweep_dir).as_posix()
-    job = Job(
+    return Job(
         name=name if name != "." else run_dir.name,
         path=run_dir,
         overrides=overrides,
         num=_job_num(hydra_dir),
+        state=rundir.read_state(run_dir),
     )
-    metrics_path = run_dir / "metrics.json"
-    if metrics_path.is_file():
-        try:
-            job.metrics = json.loads(metrics_path.read_text())
-        except json.JSONDecodeError as e:  # a job killed while writing it
-            job.error = f"unreadable metrics.json ({e})"
-    if job.metrics is None and (run_dir / "error.txt").is_file():
-        lines = (run_dir / "error.txt").read_text().strip().splitlines()
-        job.error = lines[0].strip() if lines else "error.txt is empty"
-    return job
 
 
 def find_jobs(sweep_dir: Path) -> list[Job]:
-    """Every run directory (one holding ``.hydra/``) under ``sweep_dir``, in launch order."""
-    run_dirs = sorted({p.parent for p in sweep_dir.rglob(".hydra") if p.is_dir()})
-    jobs = [read_job(sweep_dir, d) for d in run_dirs]
+    """Every run directory of ``sweep_dir`` (``rnnlab.rundir.job_dirs``), in launch order."""
+    jobs = [read_job(sweep_dir, d) for d in rundir.job_dirs(sweep_dir)]
     return sorted(jobs, key=lambda j: (j.num, j.name))
 
 
@@ -159,9 +151,6 @@ def find_jobs(sweep_dir: Path) -> list[Job]:
 
 def _value(metrics: dict[str, Any], key: str) -> float | None:
     value = metrics.get(key)
-    if key == "test_mse_ratio" and value is None:  # older runs: derive it
-        mse, floor = metrics.get("test_mse"), metrics.get("noise_floor_mse")
-        value = mse / floor if mse is not None and floor else None
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return None
     return float(value) if math.isfinite(value) else math.nan
@@ -372,8 +361,7 @@ def markdown(comparison: Comparison) -> str:
     if failed:
         lines += ["", f"## Jobs that did not finish ({len(failed)})", ""]
         for job in failed:
-            reason = job.error if job.status == "failed" else "no metrics.json and no error.txt"
-            lines.append(f"- `{job.name}`: {job.status}: {reason}")
+            lines.append(f"- `{job.name}`: {job.status}: {job.state.reason}")
     if comparison.best_params:
         lines += ["", "## Best trial of the search (optimization_results.yaml)", ""]
         lines.append(f"- best value: {comparison.best_params.get('best_value')}")
@@ -400,31 +388,15 @@ def _clip(text: str, width: int) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
-def plot(comparison: Comparison, path: Path) -> None:
-    """comparison.png: (a) validation loss, (b) test predictions, (c) test MSE per model."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+def validation_panel(ax: Any, models: list[Row], color: dict[int, Any]) -> None:
+    """(a) Validation loss per epoch: mean over the seeds that reached each epoch, with the
+    min-max band over seeds."""
     import numpy as np
 
-    models = [r for r in comparison.rows if r.kind == "model"]
-    baselines = [r for r in comparison.rows if r.kind == "baseline"]
-    colors = plt.get_cmap("tab10" if len(models) <= 10 else "tab20")
-    color = {id(r): colors(i % colors.N) for i, r in enumerate(models)}
-    fig = plt.figure(figsize=(13, 9.5), layout="constrained")
-    grid = fig.add_gridspec(2, 2)
-    ax_val, ax_mse, ax_pred = (
-        fig.add_subplot(grid[0, 0]),
-        fig.add_subplot(grid[0, 1]),
-        fig.add_subplot(grid[1, :]),
-    )
-
-    # (a) validation loss: mean over the seeds that reached each epoch, min-max band
     for row in models:
         curves: dict[float, list[float]] = {}
         for job in row.jobs:
-            history = _read_csv(job.path / "history.csv")
+            history = _read_csv(job.path / rundir.HISTORY)
             for epoch, loss in zip(
                 _floats(history, "epoch"), _floats(history, "val/loss"), strict=True
             ):
@@ -435,102 +407,102 @@ def plot(comparison: Comparison, path: Path) -> None:
         epochs = np.array(sorted(curves))
         values = [curves[e] for e in epochs]
         mean = np.array([np.mean(v) for v in values])
-        ax_val.plot(
-            epochs,
-            mean,
-            color=color[id(row)],
-            lw=1.5,
-            label=_clip(row.label, 40),
-            marker="o" if len(epochs) < 5 else None,
-        )
+        ax.plot(epochs, mean, color=color[id(row)], lw=1.5, label=_clip(row.label, 40),
+                marker="o" if len(epochs) < 5 else None)  # fmt: skip
         if len(row.jobs) > 1:
             low, high = [min(v) for v in values], [max(v) for v in values]
-            ax_val.fill_between(epochs, low, high, color=color[id(row)], alpha=0.2, lw=0)
-    ax_val.set(
+            ax.fill_between(epochs, low, high, color=color[id(row)], alpha=0.2, lw=0)
+    ax.set(
         title="(a) validation loss (mean over seeds, band = min–max)",
         xlabel="epoch",
         ylabel="val/loss (MSE in the units the model sees)",
         yscale="log",
     )
-    ax_val.grid(alpha=0.3)
+    ax.grid(alpha=0.3)
     if 0 < len(models) <= 12:
-        ax_val.legend(fontsize=8)
+        ax.legend(fontsize=8)
 
-    # (c) test MSE per model: mean ± std, one dot per seed, baselines in grey. Markers, not
-    # bars: all models sit close to the noise floor, and bars from zero would hide the gaps.
-    points = [*models, *baselines]
+
+def score_panel(ax: Any, comparison: Comparison, color: dict[int, Any]) -> None:
+    """(c) Test MSE per model: mean ± std and one dot per seed; baselines in grey. Markers,
+    not bars: models near the noise floor sit close together, and bars from zero would hide
+    the gaps."""
+    import numpy as np
+
+    points = [r for r in comparison.rows if r.kind == "model"]
+    points += [r for r in comparison.rows if r.kind == "baseline"]
     for i, row in enumerate(points):
         mean, std = row.stats["test_mse"]
         c = color.get(id(row), "0.45")
-        ax_mse.errorbar(
-            i,
-            mean,
-            yerr=0.0 if math.isnan(std) else std,
-            fmt="D" if row.best else "o",
-            color=c,
-            ms=9 if row.best else 7,
-            capsize=5,
-            lw=1.5,
-            zorder=2,
-        )
+        ax.errorbar(i, mean, yerr=0.0 if math.isnan(std) else std, fmt="D" if row.best else "o",
+                    color=c, ms=9 if row.best else 7, capsize=5, lw=1.5, zorder=2)  # fmt: skip
         if row.kind == "baseline":
             continue  # the same value for every seed: the marker says it all
         seeds = [v for j in row.jobs if (v := _value(j.metrics, row.mse_key)) is not None]
         jitter = np.linspace(-0.12, 0.12, len(seeds)) if len(seeds) > 1 else np.zeros(len(seeds))
-        ax_mse.scatter(i + 0.25 + jitter, seeds, s=10, color=c, alpha=0.7, zorder=3)
+        ax.scatter(i + 0.25 + jitter, seeds, s=10, color=c, alpha=0.7, zorder=3)
     floors = [f for j in comparison.jobs if j.metrics and (f := j.metrics.get("noise_floor_mse"))]
     if floors:
-        ax_mse.axhline(
-            float(np.mean(floors)),
-            color="crimson",
-            ls="--",
-            lw=1,
-            label=f"noise floor {np.mean(floors):.4g}",
-        )
-        ax_mse.legend(fontsize=8)
-    tilt = len(points) > 4
+        floor = float(np.mean(floors))
+        ax.axhline(floor, color="crimson", ls="--", lw=1, label=f"noise floor {floor:.4g}")
+        ax.legend(fontsize=8)
     ticks = [("★ " if r.best else "") + _clip(r.label, 28) for r in points]
-    ax_mse.set_xticks(range(len(points)), ticks, fontsize=8)
-    if tilt:
-        ax_mse.tick_params(axis="x", labelrotation=30)
-        plt.setp(ax_mse.get_xticklabels(), ha="right")
-    ax_mse.set_xlim(-0.6, len(points) - 0.4)
-    ax_mse.set(title="(c) test MSE per model (mean ± std; dots = seeds)", ylabel="test MSE")
-    ax_mse.grid(axis="y", alpha=0.3)
+    ax.set_xticks(range(len(points)), ticks, fontsize=8)
+    if len(points) > 4:
+        ax.tick_params(axis="x", labelrotation=30)
+        for label in ax.get_xticklabels():
+            label.set_horizontalalignment("right")
+    ax.set_xlim(-0.6, len(points) - 0.4)
+    ax.set(title="(c) test MSE per model (mean ± std; dots = seeds)", ylabel="test MSE")
+    ax.grid(axis="y", alpha=0.3)
 
-    # (b) predictions of each model's median-seed run over the actual test series
+
+def predictions_panel(ax: Any, models: list[Row], color: dict[int, Any]) -> None:
+    """(b) Test predictions of each model's median-seed run over the actual test series
+    (the ``MAX_PREDICTION_LINES`` lowest-MSE models)."""
     shown = sorted(models, key=lambda r: r.stats["test_mse"][0])[:MAX_PREDICTION_LINES]
     drew_target = False
     for row in sorted(shown, key=models.index):
         ranked = sorted(
-            (j for j in row.jobs if (j.path / "predictions.csv").is_file()),
+            (j for j in row.jobs if (j.path / rundir.PREDICTIONS).is_file()),
             key=lambda j: _value(j.metrics, "test_mse") or math.inf,
         )
         if not ranked:
             continue
         job = ranked[(len(ranked) - 1) // 2]
-        pred = _read_csv(job.path / "predictions.csv")
+        pred = _read_csv(job.path / rundir.PREDICTIONS)
         time_axis = _floats(pred, "time")
         if not drew_target:
-            ax_pred.plot(
-                time_axis, _floats(pred, "target"), ".", color="0.4", ms=3, label="actual (test)"
-            )
+            ax.plot(time_axis, _floats(pred, "target"), ".", color="0.4", ms=3,
+                    label="actual (test)")  # fmt: skip
             drew_target = True
         mse = _value(job.metrics, "test_mse")
         label = f"{_clip(row.label, 40)} (seed {_seed_of(job, SEED_KEYS)}, MSE {mse:.4g})"
-        ax_pred.plot(
-            time_axis, _floats(pred, "prediction"), color=color[id(row)], lw=1.2, label=label
-        )
+        ax.plot(time_axis, _floats(pred, "prediction"), color=color[id(row)], lw=1.2, label=label)
     title = "(b) test predictions on the true time axis (median-seed run of each model)"
     if len(models) > len(shown):
         title += f"; the {len(shown)} lowest-MSE of {len(models)} models"
-    ax_pred.set(title=title, xlabel="time", ylabel="value")
-    ax_pred.grid(alpha=0.3)
+    ax.set(title=title, xlabel="time", ylabel="value")
+    ax.grid(alpha=0.3)
     if drew_target:
-        ax_pred.legend(fontsize=8, ncols=2)
+        ax.legend(fontsize=8, ncols=2)
+
+
+def plot(comparison: Comparison, path: Path) -> None:
+    """comparison.png: the three panels above, one colour per model throughout."""
+    from matplotlib import colormaps
+    from matplotlib.figure import Figure
+
+    models = [r for r in comparison.rows if r.kind == "model"]
+    colors = colormaps["tab10" if len(models) <= 10 else "tab20"]
+    color = {id(r): colors(i % colors.N) for i, r in enumerate(models)}
+    fig = Figure(figsize=(13, 9.5), layout="constrained")
+    grid = fig.add_gridspec(2, 2)
+    validation_panel(fig.add_subplot(grid[0, 0]), models, color)
+    score_panel(fig.add_subplot(grid[0, 1]), comparison, color)
+    predictions_panel(fig.add_subplot(grid[1, :]), models, color)
     fig.suptitle(f"{comparison.sweep_dir.name}: {len(models)} models")
     fig.savefig(path, dpi=110)
-    plt.close(fig)
 
 
 # --------------------------------------------------------------------------- entry points
@@ -569,7 +541,7 @@ def latest_sweep(log_dir: str | Path | None = None) -> Path:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m rnnlab.compare [DIR]`` / ``rnnlab-compare [DIR]``."""
+    """``python -m rnnlab.report.compare [DIR]`` / ``rnnlab-compare [DIR]``."""
     parser = argparse.ArgumentParser(prog="rnnlab-compare", description=__doc__.split("\n\n")[0])
     parser.add_argument("sweep_dir", nargs="?", help="sweep directory (default: the newest)")
     parser.add_argument(

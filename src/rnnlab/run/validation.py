@@ -8,31 +8,27 @@ message names the setting by its config path, the value given and what is allowe
 Per-setting rules are one declarative table (``SETTINGS``); the checks that involve several
 settings (split fractions, windows per split, backbone class) are functions below it.
 A rule applies only where its key exists, so other datamodules and backbones with other
-settings pass through; a datamodule the table does not know is built once here, and any
-``ValueError`` it raises (e.g. a CSV file that is too short) becomes a ``ConfigError``.
+settings pass through. What only the data can tell (a missing file, a series too short)
+is raised by the datamodule when it loads, inside ``data_errors``, as a ``ConfigError``.
 Unknown config keys and unknown ``backbone=`` choices are refused earlier by Hydra itself.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from rnnlab.config import CONF_DIR
+from rnnlab.errors import ConfigError, one_line
+from rnnlab.models.heads import HEADS
+from rnnlab.models.module import SCHEDULER_INTERVALS
+from rnnlab.run.config import backbone_choices
 
 MAX_SEED = 2**32 - 1  # numpy's legacy generator (the sine noise) takes seeds below 2**32
-
-
-class ConfigError(ValueError):
-    """A setting that cannot work; the message is one line for the user.
-
-    ``python train.py`` prints it as ``error: <message>`` and exits with ``exit_code``.
-    """
-
-    exit_code = 2
 
 
 @dataclass(frozen=True)
@@ -137,7 +133,12 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("model.optimizer.weight_decay", Number(0.0), "weight decay"),
     Setting("model.scheduler.warmup_steps", Integer(0), "linear warm-up steps"),
     Setting("model.scheduler.min_lr_ratio", Number(0.0, 1.0), "final lr / initial lr"),
-    Setting("model.scheduler_interval", OneOf(("step", "epoch")), "when the lr schedule steps"),
+    Setting("model.scheduler_interval", OneOf(SCHEDULER_INTERVALS), "when the lr schedule steps"),
+    Setting("model.head", OneOf(tuple(HEADS)), "what reads the hidden sequence"),
+    Setting("data.fill", OneOf(("error", "interpolate")), "what fills missing values"),
+    Setting("forecast.horizon", Integer(1), "steps of the multi-step forecast", nullable=True),
+    Setting("callbacks.figures.dpi", Integer(1), "resolution of the figures"),
+    Setting("callbacks.figures.max_panels", Integer(0), "units drawn one panel each"),
     Setting("trainer.max_epochs", Integer(1), "epochs to train"),
     Setting("trainer.gradient_clip_val", Number(0.0), "gradient norm clip", nullable=True),
     Setting("trainer.check_val_every_n_epoch", Integer(1), "epochs between validations"),
@@ -277,42 +278,21 @@ def check_splits(cfg: DictConfig) -> None:
         check_windows(n_points, seq_len, val, test)
 
 
-def backbone_choices() -> list[str]:
-    """The ``backbone=`` names that ``conf/backbone/`` offers."""
-    return sorted(p.stem for p in (CONF_DIR / "backbone").glob("*.yaml"))
-
-
 def check_backbone(cfg: DictConfig) -> None:
     """``model.backbone._target_`` must name an importable class."""
     target = _value(cfg, "model.backbone._target_")
     if target is _ABSENT or target is None:
         return
+    from hydra.utils import get_object
+
     try:
-        locate(str(target))
-    except (ImportError, AttributeError) as exc:
+        get_object(str(target))
+    except Exception as exc:  # Hydra wraps the import error in its own type
         raise ConfigError(
             f"model.backbone._target_={shown(target)} is invalid: it cannot be imported "
-            f"({_one_line(exc)}); the backbones in conf/backbone are "
+            f"({one_line(exc.__cause__ or exc)}); the backbones in conf/backbone are "
             f"{', '.join(backbone_choices())} (choose one with backbone=NAME)"
         ) from None
-
-
-def locate(dotted: str) -> Any:
-    """The object a dotted path names, importing the longest module prefix that exists."""
-    import importlib
-
-    parts = dotted.split(".")
-    for cut in range(len(parts) - 1, 0, -1):
-        try:
-            obj = importlib.import_module(".".join(parts[:cut]))
-        except ImportError:
-            if cut == 1:
-                raise
-            continue
-        for attr in parts[cut:]:
-            obj = getattr(obj, attr)
-        return obj
-    raise ImportError(f"{dotted!r} is not a dotted path")
 
 
 def check_callbacks(cfg: DictConfig) -> None:
@@ -324,26 +304,14 @@ def check_callbacks(cfg: DictConfig) -> None:
         )
 
 
-def check_data_builds(cfg: DictConfig) -> None:
-    """Build and set up a datamodule the rules above do not fully cover (e.g. ``data=csv``),
-    turning its one-line ``ValueError``/``FileNotFoundError`` into a ``ConfigError``."""
-    if "data" not in cfg or _value(cfg, "data.sample_size") is not _ABSENT:
-        return  # synthetic series: the rules and check_windows already decided
-    from hydra.errors import InstantiationException
-    from hydra.utils import instantiate
-
+@contextmanager
+def data_errors() -> Iterator[None]:
+    """Turn the one-line errors a datamodule raises while loading its data (a missing file
+    or column, a series too short for its windows) into ``ConfigError``."""
     try:
-        instantiate(cfg.data).setup("fit")
-    except InstantiationException as exc:
-        cause = exc.__cause__ or exc
-        raise ConfigError(f"data: {_one_line(cause)}") from None
+        yield
     except (ValueError, FileNotFoundError, KeyError) as exc:
-        raise ConfigError(_one_line(exc)) from None
-
-
-def _one_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__
+        raise ConfigError(one_line(exc, typed=False)) from None
 
 
 def accepted_arguments(cls: type) -> set[str] | None:
@@ -366,13 +334,15 @@ def accepted_arguments(cls: type) -> set[str] | None:
 
 def check_known_arguments(cfg: DictConfig) -> None:
     """Keys added with ``+`` (Hydra lets them through) must be arguments of the class."""
+    from hydra.utils import get_object
+
     for node_path in ("data", "model", "model.backbone"):
         target = _value(cfg, f"{node_path}._target_")
         if not isinstance(target, str):
             continue
         try:
-            accepted = accepted_arguments(locate(target))
-        except (ImportError, AttributeError, TypeError, ValueError):
+            accepted = accepted_arguments(get_object(target))
+        except Exception:
             continue  # check_backbone names import problems; builtins have no signature
         if accepted is None:
             continue
@@ -393,4 +363,3 @@ def validate_config(cfg: DictConfig) -> None:
     check_backbone(cfg)
     check_known_arguments(cfg)
     check_callbacks(cfg)
-    check_data_builds(cfg)

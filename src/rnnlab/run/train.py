@@ -10,7 +10,6 @@ TensorBoard events, ``.hydra/`` (the composed config and the overrides).
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 from typing import Any
@@ -19,21 +18,12 @@ import hydra
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from rnnlab.config import CONF_DIR
+from rnnlab import rundir
+from rnnlab.run.config import CONF_DIR, backbone_name
+from rnnlab.rundir import write_json
 
 # Columns of TensorBoard's HPARAMS tab, logged once with the final values.
 HP_METRICS = ("test_mse", "test_mse_ratio", "test_mae", "val_mse", "best_val_mse", "epochs_trained")
-
-
-def backbone_name(cfg: DictConfig) -> str:
-    """The ``backbone=`` choice of this run (falls back to the class name outside Hydra)."""
-    from hydra.core.hydra_config import HydraConfig
-
-    if HydraConfig.initialized():
-        choice = HydraConfig.get().runtime.choices.get("backbone")
-        if choice:
-            return str(choice)
-    return str(cfg.model.backbone._target_).rsplit(".", 1)[-1].lower()
 
 
 def _ckpt_epoch(path: str) -> int | None:
@@ -76,22 +66,18 @@ def print_summary(metrics: dict[str, Any]) -> None:
 
 
 def train(cfg: DictConfig) -> dict[str, Any]:
-    """Fit, test the checkpoint ``cfg.test_ckpt`` names, write ``metrics.json``; return it."""
+    """Fit, test the checkpoint ``cfg.test_ckpt`` names, write the run's artefacts and
+    ``metrics.json`` (last: its presence means the run finished); return the metrics."""
     import lightning as L
-    from lightning.pytorch.loggers import TensorBoardLogger
 
-    from rnnlab.builders import build_run
-    from rnnlab.reporting import test_summary, tidy_lightning_logging, write_predictions
+    from rnnlab.report.summary import test_summary
+    from rnnlab.run.artifacts import tidy_lightning_logging, write_artifacts
+    from rnnlab.run.build import build_run
+    from rnnlab.run.checkpoints import resume_checkpoint
 
     tidy_lightning_logging()
-
     output_dir = Path(cfg.paths.output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
-    if cfg.test_ckpt not in ("best", "last"):
-        raise ValueError(f"test_ckpt={cfg.test_ckpt!r}: use 'best' or 'last'")
-
-    from rnnlab.checkpoints import resume_checkpoint
-
     ckpt_path = resume_checkpoint(cfg)  # ckpt_path=PATH, or last.ckpt of this dir (resume=true)
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     run = build_run(cfg)
@@ -106,8 +92,6 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     last_cb = run.callbacks.get("last_checkpoint")
     best_path = best_cb.best_model_path if best_cb else ""
     last_path = last_cb.best_model_path if last_cb else ""
-    if cfg.test_ckpt == "best" and not best_path:
-        raise RuntimeError("test_ckpt=best needs the callbacks.model_checkpoint callback")
     # Without last_checkpoint, `last` tests the weights in memory: the same final weights.
     test_path = best_path if cfg.test_ckpt == "best" else last_path
     test_metrics = trainer.test(model, datamodule=dm, ckpt_path=test_path or None, verbose=False)[0]
@@ -135,26 +119,24 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         "run_dir": str(output_dir),
     }
     if trainer.is_global_zero:
-        write_predictions(model, dm, output_dir / "predictions.csv")
-        if (cfg.get("forecast") or {}).get("horizon"):
-            from rnnlab.forecast import run_forecast
+        metrics.update(write_artifacts(model, dm, cfg, output_dir))
+    _log_hparams(run.loggers, cfg, metrics)
+    if trainer.is_global_zero:
+        write_json(output_dir / rundir.METRICS, metrics)
+    return metrics
 
-            metrics.update(run_forecast(model, dm, cfg.forecast.horizon, output_dir))
-        if cfg.model.get("head") == "attention":
-            from rnnlab.models.heads import plot_attention
 
-            plot_attention(model, dm, output_dir / "plots" / "attention.png")
+def _log_hparams(loggers: list, cfg: DictConfig, metrics: dict[str, Any]) -> None:
+    """The run's settings, paired with its final numbers where the logger can (TensorBoard's
+    HPARAMS tab)."""
+    from lightning.pytorch.loggers import TensorBoardLogger
+
     hp_metrics = {f"hp/{k}": metrics[k] for k in HP_METRICS if metrics.get(k) is not None}
-    for logger in run.loggers:
-        if isinstance(logger, TensorBoardLogger):  # the HPARAMS tab pairs them with metrics
+    for logger in loggers:
+        if isinstance(logger, TensorBoardLogger):
             logger.log_hyperparams(_flat_hparams(cfg), hp_metrics)
         else:
             logger.log_hyperparams(_flat_hparams(cfg))
-    if trainer.is_global_zero:
-        from rnnlab.failures import write_atomic
-
-        write_atomic(output_dir / "metrics.json", json.dumps(metrics, indent=2) + "\n")
-    return metrics
 
 
 def _flat_hparams(cfg: DictConfig) -> dict[str, Any]:
@@ -181,12 +163,12 @@ def main(cfg: DictConfig) -> float | None:
 
     Settings are validated before any work. A failure leaves ``error.txt`` in the run dir;
     a bad setting ends a single run with one ``error:`` line (exit 2), and a failed job of
-    a multirun lets the others go on (see ``rnnlab.failures`` for exit statuses).
+    a multirun lets the others go on (see ``rnnlab.run.failures`` for exit statuses).
     """
     from hydra.core.hydra_config import HydraConfig
 
-    from rnnlab.failures import job_guard
-    from rnnlab.validation import validate_config
+    from rnnlab.run.failures import job_guard
+    from rnnlab.run.validation import validate_config
 
     run_dir = Path(HydraConfig.get().runtime.output_dir)
     with job_guard(run_dir) as job:

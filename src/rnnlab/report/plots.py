@@ -1,12 +1,14 @@
-"""Pictures of a run, as pure functions: arrays in, a matplotlib ``Figure`` out.
+"""Pictures of a run, as pure functions: arrays in, drawn onto the axes or figure given.
 
-    fig = plots.actual_vs_predicted(target, prediction)
+    fig = plots.new_figure("scatter")
+    plots.actual_vs_predicted(fig.subplots(), target, prediction)
     fig.savefig("scatter.png", dpi=100)
 
-Figures are built with ``matplotlib.figure.Figure`` and never touch ``pyplot``: they render
-with Agg anywhere (no display needed), nothing is kept in a global figure list, and the
-saved size is exactly ``FIGSIZE[name] × dpi`` pixels. This module imports matplotlib, so the
-training code imports it only once plotting starts.
+Functions that draw one panel take an ``Axes``; those that lay out several take the
+``Figure``. Figures are ``matplotlib.figure.Figure`` objects, never ``pyplot``: they render
+with Agg anywhere (no display, no backend switch), nothing is kept in a global figure list,
+and the saved size is exactly ``FIGSIZE[name] × dpi`` pixels. This module imports
+matplotlib, so the training code imports it only once plotting starts.
 """
 
 from __future__ import annotations
@@ -16,14 +18,19 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 __all__ = [
     "FIGSIZE",
     "SPLIT_COLORS",
     "actual_vs_predicted",
+    "attention_window",
+    "forecast_errors",
+    "forecast_paths",
     "hidden_state_evolution",
     "loss_curves",
+    "new_figure",
     "predictions_over_time",
 ]
 
@@ -33,10 +40,17 @@ FIGSIZE: dict[str, tuple[float, float]] = {
     "scatter": (6.0, 6.0),
     "loss": (8.0, 4.5),
     "hidden_states": (10.0, 7.0),
+    "forecast": (10.0, 7.0),
+    "attention": (8.0, 5.0),
 }
 SPLIT_COLORS = {"train": "tab:blue", "val": "tab:orange", "test": "tab:green"}
 SPLIT_NAMES = {"train": "train", "val": "validation", "test": "test"}
 STATE_NAMES = {"h": "hidden state $h_t$", "c": "cell state $c_t$"}
+
+
+def new_figure(name: str) -> Figure:
+    """An empty figure of the size ``FIGSIZE[name]``, with constrained layout."""
+    return Figure(figsize=FIGSIZE[name], layout="constrained")
 
 
 def _np(values: Any) -> np.ndarray:
@@ -65,6 +79,7 @@ def mse_r2(target: Any, prediction: Any) -> tuple[float, float]:
 
 
 def predictions_over_time(
+    fig: Figure,
     time: Any,
     series: Any,
     regions: Mapping[str, tuple[float, float]],
@@ -74,8 +89,9 @@ def predictions_over_time(
     *,
     clean: Any | None = None,
     title: str = "Test predictions on the true time axis",
-) -> Figure:
-    """The whole series faintly with its splits shaded, and the test predictions where they are.
+) -> None:
+    """The whole series faintly with its splits shaded (top), and the test predictions where
+    they are (bottom), drawn onto ``fig``.
 
     Args:
         time, series: the time axis and the (noisy) series, ``[N]``.
@@ -87,7 +103,6 @@ def predictions_over_time(
     time, series = _np(time), _np(series)
     t_test, y, p = _np(target_time), _np(target), _np(prediction)
     mse, _ = mse_r2(y, p)
-    fig = Figure(figsize=FIGSIZE["predictions"], layout="constrained")
     top, zoom = fig.subplots(2, 1, height_ratios=[1, 1.2])
 
     top.plot(time, series, color="0.55", lw=0.7, alpha=0.6, label="series")
@@ -119,15 +134,14 @@ def predictions_over_time(
     zoom.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="small")
     zoom.margins(x=0.01)
     fig.suptitle(title)
-    return fig
 
 
-def actual_vs_predicted(target: Any, prediction: Any, *, title: str = "Test split") -> Figure:
+def actual_vs_predicted(
+    ax: Axes, target: Any, prediction: Any, *, title: str = "Test split"
+) -> None:
     """Scatter of prediction against actual value, with the identity line; MSE and R² on top."""
     y, p = _np(target), _np(prediction)
     mse, r2 = mse_r2(y, p)
-    fig = Figure(figsize=FIGSIZE["scatter"], layout="constrained")
-    ax = fig.subplots()
     ax.scatter(y, p, s=14, alpha=0.6, color="tab:blue", edgecolors="none", label="test window")
     lo, hi = float(min(y.min(), p.min())), float(max(y.max(), p.max()))
     pad = 0.05 * (hi - lo or 1.0)
@@ -148,10 +162,10 @@ def actual_vs_predicted(target: Any, prediction: Any, *, title: str = "Test spli
         title=f"{title}: MSE {mse:.4g}, R² {r2:.3f}",
     )
     ax.legend(loc="upper left", fontsize="small")
-    return fig
 
 
 def loss_curves(
+    ax: Axes,
     curves: Mapping[str, tuple[Sequence[float], Sequence[float]]],
     *,
     title: str = "Loss per epoch",
@@ -159,14 +173,12 @@ def loss_curves(
     log_y: bool = True,
     mark_min: bool = True,
     floor: float | None = None,
-) -> Figure:
+) -> None:
     """One line per ``label -> (epochs, values)``; the minimum of each curve is marked.
 
     Missing values (NaN) are skipped, so a curve may be shorter than another. ``floor`` draws
     the noise floor (the MSE no model can beat) as a dashed line.
     """
-    fig = Figure(figsize=FIGSIZE["loss"], layout="constrained")
-    ax = fig.subplots()
     for label, (epochs, values) in curves.items():
         x, v = _np(epochs), _np(values)
         keep = np.isfinite(v)
@@ -192,7 +204,6 @@ def loss_curves(
     ax.set(xlabel="epoch", ylabel=ylabel, title=title)
     ax.grid(True, which="major", alpha=0.3)
     ax.legend(loc="upper right", fontsize="small")
-    return fig
 
 
 def _input_strip(ax: Any, steps: np.ndarray, inputs: Any, target: float | None) -> None:
@@ -309,6 +320,7 @@ def _heat_maps(
 
 
 def hidden_state_evolution(
+    fig: Figure,
     states: Mapping[str, Any],
     *,
     inputs: Any | None = None,
@@ -316,8 +328,8 @@ def hidden_state_evolution(
     unit_labels: Sequence[str] | None = None,
     max_panels: int = 8,
     title: str = "Hidden-state evolution over one test window",
-) -> Figure:
-    """Activation of every hidden unit at every step of one window.
+) -> None:
+    """Activation of every hidden unit at every step of one window, drawn onto ``fig``.
 
     Args:
         states: ``{"h": [L, units]}``, plus ``{"c": [L, units]}`` for an LSTM (second panel).
@@ -332,11 +344,73 @@ def hidden_state_evolution(
     length, units = next(iter(arrays.values())).shape
     steps = np.arange(1, length + 1)
     labels = list(unit_labels) if unit_labels else [f"unit {i}" for i in range(units)]
-
-    fig = Figure(figsize=FIGSIZE["hidden_states"], layout="constrained")
     if units > max_panels:
         _heat_maps(fig, arrays, steps, labels, inputs, target)
     else:
         _unit_panels(fig, arrays, steps, labels, inputs, target)
     fig.suptitle(title)
-    return fig
+
+
+def forecast_paths(
+    ax: Axes,
+    time: Any,
+    observed: Any,
+    test_start: float,
+    paths: Mapping[str, tuple[Any, Any]],
+) -> None:
+    """The observed series, the test split shaded, and multi-step forecast paths over it.
+
+    ``paths`` maps a label to ``(time, values)``; a label ending in ``beyond the data`` is
+    drawn dashed (nothing to compare it with), the others solid.
+    """
+    time, observed = _np(time), _np(observed)
+    ax.plot(time, observed, color="tab:blue", lw=1, label="observed")
+    ax.axvspan(test_start, time[-1], color="grey", alpha=0.12, label="test split")
+    for k, (label, (t, v)) in enumerate(paths.items()):
+        dashed = label.endswith("beyond the data")
+        ax.plot(_np(t), _np(v), color=f"C{k + 2}", lw=2, ls="--" if dashed else "-", label=label)
+    ax.axvline(time[-1], color="black", lw=0.8)
+    ax.set(xlabel="time", ylabel="value", title="Multi-step forecasts")
+    ax.legend(loc="upper left", fontsize=8)
+
+
+def forecast_errors(ax: Axes, curves: Mapping[str, Any], *, start_points: int) -> None:
+    """Test MSE per horizon step, one line per method (``label -> [horizon]``)."""
+    for k, (label, mse) in enumerate(curves.items()):
+        values = _np(mse)
+        steps = np.arange(1, len(values) + 1)
+        style = "o-" if k == 0 else "s--"
+        ax.plot(steps, values, style, ms=3, color="grey" if k else None, label=label)
+    ax.set(
+        xlabel="steps ahead",
+        ylabel="test MSE (original units)",
+        title=f"Error per horizon step over {start_points} test start points",
+    )
+    ax.legend(loc="best")
+
+
+def attention_window(
+    fig: Figure,
+    time: Any,
+    window: Any,
+    target: float,
+    prediction: float,
+    weights: Any,
+    *,
+    title: str = "Attention over one test window",
+) -> None:
+    """One input window with its target and prediction (top) above the attention weight the
+    head gave each step (bottom), drawn onto ``fig``. ``time`` has one point more than
+    ``window``: the target's."""
+    time, values, weights = _np(time), _np(window), _np(weights)
+    top, bottom = fig.subplots(2, 1, sharex=True, height_ratios=[2, 1])
+    top.plot(time[:-1], values, "o-", color="tab:blue", label="input window")
+    top.plot(time[-1:], [target], "o", color="black", label="target")
+    top.plot(time[-1:], [prediction], "x", color="tab:red", ms=10, label="prediction")
+    top.set(ylabel="value", title=title)
+    top.legend(loc="best")
+    step = time[1] - time[0] if len(time) > 1 else 1.0
+    bottom.bar(time[:-1], weights, width=0.8 * step, color="tab:orange")
+    bottom.axhline(1.0 / len(weights), color="grey", ls="--", label="uniform")
+    bottom.set(xlabel="time", ylabel="attention weight")
+    bottom.legend(loc="upper left")

@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
+from typing import Any
 
 import lightning as L
 import torch
 from lightning.pytorch.utilities import rank_zero_only
+
+from rnnlab.errors import NonFiniteLossError
+from rnnlab.rundir import write_atomic
 
 
 class EpochPrinter(L.Callback):
@@ -61,14 +66,13 @@ class MetricsHistory(L.Callback):
 
     def _write(self) -> None:
         import csv
-        from pathlib import Path
+        import io
 
-        columns = ["epoch", *self.keys, "lr"]
-        Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-        with Path(self.path).open("w", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=columns, restval="")
-            writer.writeheader()
-            writer.writerows(self.rows)
+        text = io.StringIO()
+        writer = csv.DictWriter(text, fieldnames=["epoch", *self.keys, "lr"], restval="")
+        writer.writeheader()
+        writer.writerows(self.rows)
+        write_atomic(self.path, text.getvalue())  # a kill mid-write keeps the last epoch's
 
     def state_dict(self) -> dict:
         # One tensor, not a list of dicts: last.ckpt is written every epoch, and pickling
@@ -91,12 +95,6 @@ class MetricsHistory(L.Callback):
             }
             for r in rows.tolist()
         ]
-
-
-class NonFiniteLossError(FloatingPointError):
-    """Training produced NaN or inf; the message is one line for the user (exit status 1)."""
-
-    exit_code = 1
 
 
 class NonFiniteGuard(L.Callback):
@@ -206,3 +204,62 @@ class SeedEachEpoch(L.Callback):
         torch.manual_seed(seed)  # also every CUDA device
         np.random.seed(seed)  # noqa: NPY002 - user code may draw from the legacy global one
         random.seed(seed)
+
+
+class RunFigures(L.Callback):
+    """Makes the run's figures once testing ends: PNGs in ``output_dir``, images in TensorBoard.
+
+    Args:
+        output_dir: where the PNGs go (``${paths.output_dir}/plots`` in the config).
+        dpi: resolution of the PNGs and of the TensorBoard images.
+        window: which test window the hidden-state figure follows.
+        max_panels: hidden sizes up to this get one panel per unit, larger ones a heat-map.
+        history_path: ``history.csv`` to read the loss curves from when no ``MetricsHistory``
+            callback runs alongside.
+
+    Works with any logger set-up: without a TensorBoard logger only the PNGs are written.
+    """
+
+    def __init__(
+        self,
+        output_dir: str,
+        dpi: int = 100,
+        window: int = 0,
+        max_panels: int = 8,
+        history_path: str | None = None,
+    ) -> None:
+        self.output_dir = output_dir
+        self.dpi = dpi
+        self.window = window
+        self.max_panels = max_panels
+        self.history_path = history_path
+        self.paths: dict[str, Path] = {}
+
+    def _history(self, trainer: L.Trainer) -> list[dict[str, Any]] | None:
+        from rnnlab.report.figures import read_history
+
+        for cb in trainer.callbacks:
+            if isinstance(cb, MetricsHistory) and cb.rows:
+                return cb.rows
+        if self.history_path and Path(self.history_path).is_file():
+            return read_history(self.history_path)
+        return None
+
+    @rank_zero_only
+    def on_test_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        from lightning.pytorch.utilities import rank_zero_warn
+
+        from rnnlab.report.figures import log_figures, make_run_figures, save_figures
+
+        dm = trainer.datamodule
+        if dm is None:
+            rank_zero_warn("RunFigures: no datamodule attached to the trainer; no figures")
+            return
+        history = self._history(trainer)
+        if history is None:
+            rank_zero_warn("RunFigures: no MetricsHistory rows or history.csv; no loss figure")
+        figures = make_run_figures(
+            pl_module, dm, history, window=self.window, max_panels=self.max_panels
+        )
+        self.paths = save_figures(figures, self.output_dir, self.dpi)
+        log_figures(trainer.loggers, figures, trainer.global_step, self.dpi)

@@ -1,0 +1,75 @@
+"""Where the Hydra configs live, composing them from Python, and naming what they chose.
+
+``python train.py`` composes ``conf/`` through ``@hydra.main``; tests, notebooks and
+benchmarks use ``compose_config`` to get the very same config without a command line.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from omegaconf import DictConfig
+
+CONF_DIR = Path(__file__).resolve().parents[3] / "conf"
+
+
+def compose_config(
+    output_dir: str | Path, overrides: Sequence[str] = (), config_name: str = "train"
+) -> DictConfig:
+    """Compose ``conf/<config_name>.yaml`` with ``overrides`` as the command line would.
+
+    The run directory is ``output_dir``, and Hydra's runtime config is set, so
+    ``${hydra:...}`` interpolations (run dir, backbone choice) resolve as in a real run.
+    """
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+    from hydra.core.hydra_config import HydraConfig
+    from omegaconf import open_dict
+
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        cfg = compose(config_name, overrides=list(overrides), return_hydra_config=True)
+    with open_dict(cfg):
+        cfg.hydra.runtime.output_dir = str(output_dir)
+        cfg.hydra.job.num = 0
+    HydraConfig.instance().set_config(cfg)
+    return cfg
+
+
+def backbone_choices() -> list[str]:
+    """The ``backbone=`` names that ``conf/backbone/`` offers."""
+    return sorted(p.stem for p in (CONF_DIR / "backbone").glob("*.yaml"))
+
+
+def backbone_name(cfg: DictConfig | dict) -> str:
+    """The name of a run's backbone, for tables, titles and ``metrics.json``.
+
+    The ``backbone=`` choice when Hydra made this run; otherwise the ``conf/backbone/`` file
+    whose ``_target_`` is the run's (a config read back from a checkpoint); else the class
+    name in lower case (a backbone from the user's own config directory).
+    """
+    from hydra.core.hydra_config import HydraConfig
+    from omegaconf import OmegaConf
+
+    if isinstance(cfg, DictConfig) and HydraConfig.initialized():
+        choice = HydraConfig.get().runtime.choices.get("backbone")
+        if choice:
+            return str(choice)
+    target = str(OmegaConf.select(OmegaConf.create(cfg), "model.backbone._target_") or "")
+    for path in sorted((CONF_DIR / "backbone").glob("*.yaml")):
+        if OmegaConf.load(path).get("_target_") == target:
+            return path.stem
+    return target.rsplit(".", 1)[-1].lower()
+
+
+def plain_config(cfg: DictConfig) -> dict:
+    """The run's config as plain, resolved containers (no ``hydra`` node): safe to pickle
+    into checkpoints that must load with ``weights_only=True``."""
+    from omegaconf import OmegaConf
+
+    return {
+        key: OmegaConf.to_container(value, resolve=True) if OmegaConf.is_config(value) else value
+        for key, value in cfg.items_ex(resolve=True)
+        if key != "hydra"
+    }
