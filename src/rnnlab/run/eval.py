@@ -84,7 +84,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
         "backbone": backbone_name(run_cfg),
         "seed": run_cfg.get("seed"),
         "data_seed": OmegaConf.select(run_cfg, "data.seed", default=None),
-        **test_summary(tested, dm),  # test_*, noise floor, ratio, baselines
+        **test_summary(model, tested, dm),  # task, metric, test_*, baselines
         "n_test": len(dm.datasets["test"]),
         "trained_in": trained_in,
         "run_dir": str(output_dir),

@@ -105,7 +105,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         "seed": int(cfg.seed),
         "data_seed": cfg.data.get("seed"),
         "test_ckpt": str(cfg.test_ckpt),
-        **test_summary(test_metrics, dm),  # test_*, noise floor, ratio, baselines
+        **test_summary(model, test_metrics, dm),  # task, metric, test_*, baselines
         "val_mse": val_mse,
         "best_val_mse": best_val,
         "epochs_trained": int(trainer.current_epoch),
