@@ -1,0 +1,66 @@
+"""minLSTM (Feng et al. 2024): an LSTM whose gates read the input only, normalised to sum to one.
+
+    f_t = σ(Linear_f(x_t)),  i_t = σ(Linear_i(x_t)),  h̃_t = g(Linear_h(x_t))
+    f'_t = f_t / (f_t + i_t),  i'_t = i_t / (f_t + i_t)
+    h_t = f'_t ⊙ h_{t−1} + i'_t ⊙ h̃_t
+
+The normalisation makes the state a weighted mean of candidates, independent of the
+time scale, and (with ``g`` as in minGRU) positive. Three linear maps per layer
+(``3·(F·H + H)`` parameters). Trained like minGRU: ``rnnlab.models.scan``.
+
+    python train.py backbone=minlstm
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from rnnlab.models.mingru import MinimalLayer, g, log_g, softplus
+from rnnlab.models.scan import ScanBackbone
+
+__all__ = ["MinLSTM"]
+
+
+class MinLSTMLayer(MinimalLayer):
+    """One minLSTM layer: ``Linear(input_size, 3·hidden_size)`` gives ``f``, ``i`` and ``h̃``."""
+
+    def __init__(self, input_size: int, hidden_size: int, **scan_args) -> None:
+        super().__init__(**scan_args)
+        self.linear = nn.Linear(input_size, 3 * hidden_size)
+
+    def coefficients(self, u: Tensor) -> tuple[Tensor, Tensor]:
+        kf, ki, v = self.linear(u).chunk(3, dim=-1)  # [B, L, F] -> 3 × [B, L, H]
+        f, i = torch.sigmoid(kf), torch.sigmoid(ki)
+        total = f + i
+        return f / total, (i / total) * g(v)
+
+    def log_coefficients(self, u: Tensor) -> tuple[Tensor, Tensor]:
+        kf, ki, v = self.linear(u).chunk(3, dim=-1)
+        # log σ(k) = −softplus(−k), so diff = log i − log f; then
+        # log f' = log f − log(f + i) = −softplus(diff) and log i' = −softplus(−diff).
+        diff = softplus(-kf) - softplus(-ki)
+        return -softplus(diff), -softplus(-diff) + log_g(v)
+
+
+class MinLSTM(ScanBackbone):
+    """Stacked minLSTM layers (dropout between them); arguments as for ``MinGRU``."""
+
+    def __init__(
+        self,
+        input_size: int = 1,
+        hidden_size: int = 32,
+        num_layers: int = 1,
+        dropout: float = 0.0,
+        bidirectional: bool = False,
+        mode: str = "auto",
+        scan: str = "chunked",
+        chunk: int | None = None,
+    ) -> None:
+        super().__init__(input_size, hidden_size, num_layers, dropout, bidirectional, mode)
+        self.scan_args = {"scan": scan, "chunk": chunk}
+        self.build_stacks()
+
+    def make_layer(self, index: int) -> nn.Module:
+        width = self.input_size if index == 0 else self.hidden_size
+        return MinLSTMLayer(width, self.hidden_size, **self.scan_args)

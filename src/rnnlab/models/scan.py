@@ -1,0 +1,291 @@
+"""Diagonal linear recurrences ``h_t = a_t ⊙ h_{t-1} + b_t``, computed four ways, and the
+stacked, bidirectional backbone that the scan-trained cells (minGRU, minLSTM, LRU) share.
+
+    h = scan_sequential(a, b, h0)          # step by step over b.unbind(1), hand-written backward
+    h = scan_chunked(a, b, h0, chunk=32)   # two-level scan: chunks at once, then chunk ends
+    h = scan_log(log_a, log_b, h0)         # Heinsen (2023): cumsum + logcumsumexp, b > 0
+    h = scan_reference(a, b, h0)           # the textbook loop, autograd records every step
+
+Shapes: ``a`` is ``[B, T, H]`` or broadcastable to it (``[1, 1, H]`` for a time-invariant
+recurrence such as the LRU's), ``b`` is ``[B, T, H]``, ``h0`` is ``[B, H]`` or ``None``
+(zeros); every function returns all states ``[B, T, H]``. Real and complex dtypes both work
+(``scan_log`` needs ``b > 0`` for real inputs). All four give the same numbers (float64:
+differences near 1e-15; ``tests/test_cells.py``).
+
+Why four. ``scan_reference`` is the form to trust; it is also slow, because autograd
+records and replays a node per step. ``scan_sequential`` runs the same loop without
+recording (each step writes into one preallocated buffer) and computes the gradient with
+the adjoint recursion ``δ_t = g_t + a_{t+1} δ_{t+1}`` written out: one kernel per step
+each way. ``scan_chunked`` cuts time into chunks of ``chunk`` steps, scans all chunks at
+once from a zero state, carries the state across chunk ends (``T / chunk`` small steps)
+and adds each chunk's incoming state times the running product of ``a``: about
+``2·sqrt(T)`` kernels instead of ``T``, in linear space, with products of ``|a| ≤ 1`` only
+(no division, so nothing can overflow). ``scan_log`` is the reference parallel form of
+Heinsen 2023: ``log h_t = a*_t + logcumsumexp_s(log b_s − a*_s)``, ``a* = cumsum(log a)``;
+it needs a handful of kernels whatever ``T``, but ``logcumsumexp`` costs several times a
+``cumsum`` on a CPU, and in float32 ``a*_t`` loses absolute precision once it is large
+(thousands of steps), which the other forms do not.
+
+Which is fastest depends on the device and the length: see ``pick_mode``.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Iterator
+
+import torch
+from torch import Tensor, nn
+
+__all__ = [
+    "MODES",
+    "SCANS",
+    "ScanBackbone",
+    "default_chunk",
+    "pick_mode",
+    "scan_chunked",
+    "scan_log",
+    "scan_reference",
+    "scan_sequential",
+]
+
+MODES = ("auto", "parallel", "sequential")
+SCANS = ("chunked", "log")
+
+# Measured on this project's 2-core CPU (torch 2.13, one thread; docs/cells.md, "auto"): the
+# hand-written step loop was the fastest form at every length from 20 to 4000 steps, because
+# a CPU thread runs one small kernel per step cheaply and every extra full pass over [B, T, H]
+# (which the parallel forms need) costs more than the launches it saves. On a GPU the reverse
+# holds: a kernel launch (~10 µs) dwarfs the work of one step, so a scan with O(sqrt T) or
+# O(1) launches wins from short lengths on. No GPU was available to measure this; the
+# threshold below is an assumption, not a measurement.
+CPU_PARALLEL_FROM: int | None = None  # never on the CPU (measured)
+GPU_PARALLEL_FROM = 16  # assumed, not measured
+
+
+def pick_mode(device: torch.device, length: int) -> str:
+    """``"parallel"`` or ``"sequential"``: the faster form for ``length`` steps on ``device``.
+
+    On the CPU the step loop won at every length measured (20 to 4000 steps, hidden 32 and
+    128, batch 64, one and two threads); on an accelerator the parallel scan is assumed to
+    win from ``GPU_PARALLEL_FROM`` steps on (unmeasured: no GPU was available).
+    """
+    start = CPU_PARALLEL_FROM if device.type == "cpu" else GPU_PARALLEL_FROM
+    return "parallel" if start is not None and length >= start else "sequential"
+
+
+def default_chunk(length: int) -> int:
+    """Chunk length for ``scan_chunked``: about ``sqrt(length)``, which balances the steps
+    inside a chunk against the steps across chunk ends."""
+    return max(1, math.isqrt(max(length - 1, 0)) + 1)
+
+
+def _zero_state(b: Tensor, h0: Tensor | None) -> Tensor:
+    return b.new_zeros(b.shape[0], b.shape[2]) if h0 is None else h0.to(b.dtype)
+
+
+def _steps(a: Tensor, length: int) -> Iterator[Tensor]:
+    """The ``[B, H]`` slices of ``a`` over time; the same slice every step if ``a`` is
+    time-invariant (``a.shape[1] == 1``)."""
+    return itertools.repeat(a[:, 0], length) if a.shape[1] == 1 else iter(a.unbind(1))
+
+
+def scan_reference(a: Tensor, b: Tensor, h0: Tensor | None = None) -> Tensor:
+    """``h_t = a_t h_{t-1} + b_t`` one step at a time, autograd recording each step."""
+    h = _zero_state(b, h0)
+    states = []
+    for a_t, b_t in zip(_steps(a, b.shape[1]), b.unbind(1), strict=True):
+        h = a_t * h + b_t
+        states.append(h)
+    return torch.stack(states, dim=1)  # T × [B, H] -> [B, T, H]
+
+
+class _StepScan(torch.autograd.Function):
+    """The step loop with its backward written out (see the module docstring)."""
+
+    @staticmethod
+    def forward(ctx, a: Tensor, b: Tensor, h0: Tensor) -> Tensor:
+        h = torch.empty_like(b)
+        prev = h0
+        for a_t, b_t, h_t in zip(_steps(a, b.shape[1]), b.unbind(1), h.unbind(1), strict=True):
+            torch.addcmul(b_t, a_t, prev, out=h_t)
+            prev = h_t
+        ctx.save_for_backward(a, h, h0)
+        return h
+
+    @staticmethod
+    def backward(ctx, grad_h: Tensor) -> tuple[Tensor | None, Tensor, Tensor | None]:
+        a, h, h0 = ctx.saved_tensors
+        # For complex numbers autograd's convention multiplies by conjugates: d(a h)/dh -> ā.
+        a_conj = a.conj()
+        delta = torch.empty_like(h)  # δ_t = dL/dh_t, all paths through later steps included
+        length = h.shape[1]
+        deltas = delta.unbind(1)
+        grads = grad_h.unbind(1)
+        # δ_t = g_t + a_{t+1} δ_{t+1}: the coefficient of step t+1 carries δ back to step t.
+        coeffs = list(itertools.islice(_steps(a_conj, length), 1, None))
+        deltas[-1].copy_(grads[-1])
+        for t in range(length - 2, -1, -1):
+            torch.addcmul(grads[t], coeffs[t], deltas[t + 1], out=deltas[t])
+        grad_a = grad_h0 = None
+        if ctx.needs_input_grad[0]:
+            # ∂a_t = δ_t h̄_{t-1}, written in two slices rather than concatenating h0 and h.
+            grad_a = torch.empty_like(delta)
+            torch.mul(delta[:, 1:], h[:, :-1].conj(), out=grad_a[:, 1:])
+            torch.mul(deltas[0], h0.conj(), out=grad_a[:, 0])
+            grad_a = grad_a.sum_to_size(a.shape)
+        if ctx.needs_input_grad[2]:
+            first = a_conj[:, 0]
+            grad_h0 = first * deltas[0]
+        return grad_a, delta, grad_h0
+
+
+def scan_sequential(a: Tensor, b: Tensor, h0: Tensor | None = None) -> Tensor:
+    """The step loop, one kernel per step each way (hand-written backward)."""
+    a = a.to(b.dtype)
+    return _StepScan.apply(a, b, _zero_state(b, h0))
+
+
+def _pad_time(x: Tensor, length: int, value: float) -> Tensor:
+    extra = length - x.shape[1]
+    if extra <= 0:
+        return x
+    fill = x.new_full((x.shape[0], extra, *x.shape[2:]), value)
+    return torch.cat([x, fill], dim=1)
+
+
+def scan_chunked(
+    a: Tensor, b: Tensor, h0: Tensor | None = None, chunk: int | None = None
+) -> Tensor:
+    """Two-level scan in linear space: within every chunk at once, then across chunk ends.
+
+    ``chunk`` defaults to about ``sqrt(T)``. Stable for ``|a| ≤ 1``: it multiplies
+    coefficients together but never divides by them.
+    """
+    batch, length, size = b.shape
+    a = a.to(b.dtype)
+    c = chunk or default_chunk(length)
+    n = -(-length // c)
+    # Padding with a = 1, b = 0 leaves the state unchanged over the extra steps.
+    bb = _pad_time(b, n * c, 0.0).view(batch, n, c, size)  # [B, T', H] -> [B, n, C, H]
+    if a.shape[1] == 1:  # time-invariant: the running product is a power of a
+        a_c = a.unsqueeze(1)  # [B', 1, 1, H]
+        powers = torch.arange(1, c + 1, dtype=a.real.dtype, device=a.device).view(1, 1, c, 1)
+        running = a_c.pow(powers)  # [B', 1, C, H]: a^(i+1) after step i of a chunk
+        a_steps: Iterator[Tensor] = itertools.repeat(a_c[:, :, 0], c)
+    else:
+        aa = _pad_time(a.expand(batch, length, size), n * c, 1.0).view(batch, n, c, size)
+        running = torch.cumprod(aa, dim=2)  # [B, n, C, H]
+        a_steps = iter(aa.unbind(2))
+    # 1. Every chunk from a zero state, all chunks at once: C steps on [B, n, H] slices.
+    local, h = [], None
+    for a_i, b_i in zip(a_steps, bb.unbind(2), strict=False):
+        h = b_i if h is None else a_i * h + b_i
+        local.append(h)
+    loc = torch.stack(local, dim=2)  # C × [B, n, H] -> [B, n, C, H]
+    # 2. The state entering each chunk: n steps on [B, H] slices.
+    state = _zero_state(b, h0)
+    totals = running[:, :, -1].expand(batch, n, size)
+    entering = []
+    for total_k, end_k in zip(totals.unbind(1), loc[:, :, -1].unbind(1), strict=True):
+        entering.append(state)
+        state = total_k * state + end_k
+    incoming = torch.stack(entering, dim=1).unsqueeze(2)  # n × [B, H] -> [B, n, 1, H]
+    # 3. Each step adds its chunk's incoming state, decayed by the product so far.
+    h_all = loc + running * incoming  # [B, n, C, H]
+    return h_all.reshape(batch, n * c, size)[:, :length]
+
+
+def scan_log(log_a: Tensor, log_b: Tensor, h0: Tensor | None = None) -> Tensor:
+    """Heinsen's log-space scan: ``h_t = exp(a*_t + logcumsumexp_{s≤t}(log b_s − a*_s))``.
+
+    ``log_a``, ``log_b`` are the logarithms of the coefficients (``b > 0``). A given
+    ``h0`` of any sign enters linearly, ``+ exp(a*_t) h0``, so it needs no logarithm.
+    """
+    length = log_b.shape[1]
+    if log_a.shape[1] == 1:  # time-invariant: a*_t = t log a
+        steps = torch.arange(1, length + 1, dtype=log_a.real.dtype, device=log_a.device)
+        a_star = log_a * steps.view(1, length, 1)
+    else:
+        a_star = torch.cumsum(log_a.expand_as(log_b), dim=1)  # [B, T, H]
+    h = torch.exp(a_star + torch.logcumsumexp(log_b - a_star, dim=1))
+    if h0 is not None:
+        h = h + torch.exp(a_star) * h0.to(h.dtype).unsqueeze(1)
+    return h
+
+
+class ScanBackbone(nn.Module):
+    """Stacked layers of a scan-trained cell, in one or two directions.
+
+    ``[B, L, input_size] -> [B, L, hidden_size × directions]``, like every backbone. A
+    subclass builds one layer with ``make_layer(index)``; a layer maps ``(u, h0, mode)`` to
+    ``(outputs [B, L, hidden_size], last state [B, state])``. ``bidirectional=true`` runs a
+    second stack over the reversed sequence and concatenates the last layers' outputs (the
+    directions meet at the output only, unlike ``nn.LSTM``, whose layers read both).
+
+    ``forward(x, h0)`` takes an optional initial state per layer and direction,
+    ``[num_layers × directions, B, state]`` in ``nn.GRU``'s order (layer-major);
+    ``forward_with_state`` also returns the final states, to continue a sequence.
+    ``mode``: ``parallel`` (scan over time), ``sequential`` (step by step) or ``auto``
+    (``pick_mode``: the faster one for the device and the length).
+    """
+
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        num_layers: int,
+        dropout: float,
+        bidirectional: bool,
+        mode: str,
+    ) -> None:
+        super().__init__()
+        self.input_size = input_size
+        self.hidden_size = hidden_size
+        self.num_layers = num_layers
+        self.directions = 2 if bidirectional else 1
+        self.output_size = hidden_size * self.directions
+        self.mode = mode
+        self.dropout = nn.Dropout(dropout) if dropout > 0 and num_layers > 1 else nn.Identity()
+
+    def build_stacks(self) -> None:
+        """Create the layers; call at the end of the subclass's ``__init__``."""
+        self.stacks = nn.ModuleList(
+            nn.ModuleList(self.make_layer(i) for i in range(self.num_layers))
+            for _ in range(self.directions)
+        )
+
+    def make_layer(self, index: int) -> nn.Module:
+        """Layer ``index`` (0 reads the input, later ones the previous layer's output)."""
+        raise NotImplementedError
+
+    def encode(self, x: Tensor, direction: int) -> Tensor:
+        """What the first layer reads; the input itself unless a subclass encodes it."""
+        return x
+
+    def between(self, u: Tensor) -> Tensor:
+        """Applied to a layer's output before the next layer reads it."""
+        return self.dropout(u)
+
+    def resolved_mode(self, x: Tensor) -> str:
+        """``parallel`` or ``sequential`` for this input (``auto`` decided by ``pick_mode``)."""
+        return pick_mode(x.device, x.shape[1]) if self.mode == "auto" else self.mode
+
+    def forward_with_state(self, x: Tensor, h0: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """Outputs ``[B, L, output_size]`` and last states ``[num_layers × directions, B, S]``."""
+        mode = self.resolved_mode(x)
+        outputs, finals = [], {}
+        for d, stack in enumerate(self.stacks):
+            u = self.encode(x if d == 0 else x.flip(1), d)
+            for i, layer in enumerate(stack):
+                if i > 0:
+                    u = self.between(u)
+                k = i * self.directions + d
+                u, finals[k] = layer(u, None if h0 is None else h0[k], mode)
+            outputs.append(u if d == 0 else u.flip(1))
+        out = torch.cat(outputs, dim=-1) if self.directions > 1 else outputs[0]
+        return out, torch.stack([finals[k] for k in sorted(finals)])
+
+    def forward(self, x: Tensor, h0: Tensor | None = None) -> Tensor:
+        return self.forward_with_state(x, h0)[0]  # [B, L, F] -> [B, L, H × directions]
