@@ -67,11 +67,23 @@ def job_guard(run_dir: str | Path) -> Iterator[JobOutcome]:
     * in a single run: print ``error: <message>`` and exit with the error's ``exit_code``
       (2 for bad settings, 1 for a non-finite loss); re-raise anything else, traceback and all.
     """
+    from rnnlab.run.ddp import process_rank
+
     outcome = JobOutcome()
     try:
         yield outcome
     except Exception as exc:
         outcome.error = exc
+        code = getattr(exc, "exit_code", None)
+        if process_rank() > 0:
+            # Another process of a multi-process run: rank 0 meets the same error (same
+            # config, synced losses) and reports it; the shared dir gets one error.txt.
+            if is_multirun():  # a SLURM task of a sweep job: end as rank 0 does
+                log.error("rank %d: job failed: %s", process_rank(), one_line(exc))
+                return
+            if code is None:
+                raise
+            sys.exit(code)
         if (Path(run_dir) / rundir.METRICS).exists():
             # A finished run whose dir this attempt never got to change (e.g. a refused
             # resume=true): an error.txt beside its metrics.json would only mislead.
@@ -83,7 +95,6 @@ def job_guard(run_dir: str | Path) -> Iterator[JobOutcome]:
             log.error("job failed: %s (details in %s)", one_line(exc), path)
             outcome.result = None
             return
-        code = getattr(exc, "exit_code", None)
         if code is None:
             raise
         print(f"error: {one_line(exc)}", file=sys.stderr, flush=True)
