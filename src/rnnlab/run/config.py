@@ -9,9 +9,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 CONF_DIR = Path(__file__).resolve().parents[3] / "conf"
+
+# `${basename:${paths.output_dir}}`: a tracker's run is named as its run directory (OmegaConf
+# has no path functions). Registered on import, before train.py or compose_config composes.
+if not OmegaConf.has_resolver("basename"):
+    OmegaConf.register_new_resolver("basename", lambda path: Path(str(path)).name)
 
 
 def compose_config(
