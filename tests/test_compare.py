@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 import os
 import statistics
 import subprocess
@@ -23,6 +24,57 @@ from rnnlab.run.hydra_callbacks import threads_per_job
 from .conftest import ROOT, compose_config
 
 FLOOR = 0.01
+# A real metrics.json per task (``real_metrics``): every fake below is one of them with some
+# numbers replaced, so the fakes carry exactly the keys train.py writes.
+TEMPLATES: dict[str, dict] = {}
+TINY = ["trainer.max_epochs=1", "trainer.accelerator=cpu", "callbacks=none", "logger=none",
+        "model.backbone.hidden_size=4"]  # fmt: skip
+
+
+@pytest.fixture(scope="module", autouse=True)
+def real_metrics(tmp_path_factory):
+    """Tiny real runs of three tasks (forecast; regress on the adding problem; classify on a
+    small CSV of labelled sequences), read back as the templates of the fakes."""
+    from rnnlab.run.train import train
+
+    root = tmp_path_factory.mktemp("real")
+    rows = ["sequence,step,x,label"] + [
+        f"s{i},{t},{(i % 3) + 0.1 * t},{'abc'[i % 3]}" for i in range(30) for t in range(4 + i % 3)
+    ]
+    (root / "seqs.csv").write_text("\n".join(rows) + "\n")
+    runs = {
+        "forecast": [],
+        "regress": ["data=adding", "data.seq_len=6", "data.n_train=16", "data.n_val=8",
+                    "data.n_test=8"],
+        "classify": ["data=sequences", f"data.path={root / 'seqs.csv'}"],
+    }  # fmt: skip
+    for task, overrides in runs.items():
+        metrics = train(compose_config(root / task, [*TINY, *overrides]))
+        assert metrics["task"] == task
+        TEMPLATES[task] = json.loads((root / task / "metrics.json").read_text())
+    GlobalHydra.instance().clear()
+
+
+def real_job(sweep: Path, overrides: dict[str, object], num: int, task: str, **numbers) -> Path:
+    """A run dir named by its overrides holding the real ``task`` metrics.json with
+    ``numbers`` put in (only keys that metrics.json has: a fake never invents one)."""
+    run_dir = sweep / ",".join(f"{k}={v}" for k, v in overrides.items())
+    (run_dir / ".hydra").mkdir(parents=True)
+    (run_dir / ".hydra" / "overrides.yaml").write_text(
+        yaml.safe_dump([f"{k}={v}" for k, v in overrides.items()])
+    )
+    (run_dir / ".hydra" / "hydra.yaml").write_text(yaml.safe_dump({"hydra": {"job": {"num": num}}}))
+    metrics = json.loads(json.dumps(TEMPLATES[task]))
+    invented = set(numbers) - set(metrics)
+    assert not invented, f"metrics.json of task={task} has no {sorted(invented)}"
+    baselines = numbers.pop("baselines", None)
+    if baselines is not None:
+        assert set(baselines) <= set(metrics["baselines"]) or not metrics["baselines"]
+        metrics["baselines"] = baselines
+    metrics.update(numbers, backbone=overrides.get("backbone", "lstm"))
+    metrics["seed"] = int(overrides.get("seed", 42))
+    (run_dir / "metrics.json").write_text(json.dumps(metrics))
+    return run_dir
 
 
 def fake_job(
@@ -33,32 +85,39 @@ def fake_job(
     error: str | None = None,
     **extra: float,
 ) -> Path:
-    """A run dir named by its overrides, as the train.py of a multirun leaves it."""
-    run_dir = sweep / ",".join(f"{k}={v}" for k, v in overrides.items())
-    (run_dir / ".hydra").mkdir(parents=True)
-    (run_dir / ".hydra" / "overrides.yaml").write_text(
-        yaml.safe_dump([f"{k}={v}" for k, v in overrides.items()])
-    )
-    (run_dir / ".hydra" / "hydra.yaml").write_text(yaml.safe_dump({"hydra": {"job": {"num": num}}}))
-    if error is not None:
-        (run_dir / "error.txt").write_text(f"{error}\n\nTraceback (most recent call last): ...\n")
+    """A forecast run dir named by its overrides, as the train.py of a multirun leaves it."""
     if test_mse is None:
+        run_dir = sweep / ",".join(f"{k}={v}" for k, v in overrides.items())
+        (run_dir / ".hydra").mkdir(parents=True)
+        (run_dir / ".hydra" / "overrides.yaml").write_text(
+            yaml.safe_dump([f"{k}={v}" for k, v in overrides.items()])
+        )
+        (run_dir / ".hydra" / "hydra.yaml").write_text(
+            yaml.safe_dump({"hydra": {"job": {"num": num}}})
+        )
+        if error is not None:
+            (run_dir / "error.txt").write_text(
+                f"{error}\n\nTraceback (most recent call last): ...\n"
+            )
         return run_dir
     seed = int(overrides.get("seed", 42))
-    metrics = {
-        "backbone": overrides.get("backbone", "lstm"),
-        "seed": seed,
-        "test_mse": test_mse,
-        "test_mae": test_mse**0.5,
-        "noise_floor_mse": FLOOR,
-        "test_mse_ratio": test_mse / FLOOR,
-        "val_mse": 2 * test_mse,
-        "epochs_trained": 10 + seed,
-        "fit_seconds": 1.5 * seed,
-        "n_params": 100,
+    run_dir = real_job(
+        sweep,
+        overrides,
+        num,
+        "forecast",
+        test_mse=test_mse,
+        test_mae=test_mse**0.5,
+        noise_floor_mse=FLOOR,
+        test_mse_ratio=test_mse / FLOOR,
+        val_mse=2 * test_mse,
+        epochs_trained=10 + seed,
+        fit_seconds=1.5 * seed,
+        n_params=100,
+        # the baselines as forecast_summary stores them: by name, and as <name>_mse keys
+        baselines={name.removesuffix("_mse"): value for name, value in extra.items()},
         **extra,
-    }
-    (run_dir / "metrics.json").write_text(json.dumps(metrics))
+    )
     with (run_dir / "history.csv").open("w") as f:
         f.write("epoch,train/loss,val/loss,lr\n")
         for epoch in range(1, 4):
@@ -289,3 +348,78 @@ def test_make_compare_target_runs_the_cli(sweep):
     )
     assert result.returncode == 0
     assert f"-m rnnlab.report.compare {sweep}" in result.stdout
+
+
+def test_a_sweep_of_tasks_gets_one_table_per_metric_best_by_its_goal(tmp_path):
+    num = 0
+    for backbone, mse, accuracy in (("rnn", 0.15, 0.55), ("gru", 0.002, 0.9)):
+        for seed in (1, 2):
+            real_job(tmp_path, {"backbone": backbone, "data": "adding", "seed": seed}, num,
+                     "regress", test_mse=mse * seed, solved=mse * seed < 0.01,
+                     baselines={"memoryless": 1 / 6})  # fmt: skip
+            real_job(tmp_path, {"backbone": backbone, "data": "vowels", "seed": seed}, num + 1,
+                     "classify", test_accuracy=accuracy + 0.01 * seed,
+                     baselines={"majority": 0.1, "nn1": 0.8})  # fmt: skip
+            num += 2
+    comparison = compare(tmp_path, make_plot=False)
+    assert [(s.metric, s.goal, s.tasks) for s in comparison.sections] == [
+        ("test_mse", "min", ["regress"]),
+        ("test_accuracy", "max", ["classify"]),
+    ]
+    regress, classify = comparison.sections
+    best = {s.metric: next(r.label for r in s.rows if r.best) for s in comparison.sections}
+    assert best == {"test_mse": "gru, data=adding", "test_accuracy": "gru, data=vowels"}
+    assert [r.label for r in classify.rows if r.kind == "baseline"] == [
+        "majority (baseline, data=vowels)", "nn1 (baseline, data=vowels)"
+    ]  # fmt: skip
+    assert classify.rows[-1].stats["test_accuracy"] == (0.8, pytest.approx(math.nan, nan_ok=True))
+    assert regress.columns[:3] == ["test_mse", "solved", "test_r2"]
+    gru = next(r for r in regress.rows if r.label == "gru, data=adding")
+    assert gru.counts["solved"] == "2/2" and gru.stats["test_mse"][0] == pytest.approx(0.003)
+    md = markdown(comparison)
+    assert "## test_mse (regress)" in md and "## test_accuracy (classify)" in md
+    assert "★ = highest mean test_accuracy" in md and "★ = lowest mean test_mse" in md
+    assert "| ★ | gru, data=vowels | 2 | 0.9150 ± 0.0071 |" in md
+    rows = read_rows(tmp_path / "comparison.csv")
+    assert {(r["model"], r["metric"]) for r in rows if r["kind"] == "model"} == {
+        ("rnn, data=adding", "test_mse"), ("gru, data=adding", "test_mse"),
+        ("rnn, data=vowels", "test_accuracy"), ("gru, data=vowels", "test_accuracy"),
+    }  # fmt: skip
+
+
+def test_a_memory_benchmark_crosses_backbone_and_seq_len_and_draws_the_axis(tmp_path):
+    num = 0
+    for backbone in ("rnn", "gru"):
+        for seq_len in (100, 50):  # launch order is not the axis order
+            for seed in (1, 2):
+                mse = (0.16 if backbone == "rnn" else 0.001) * seq_len / 50 + 0.001 * seed
+                real_job(tmp_path, {"backbone": backbone, "data.seq_len": seq_len, "seed": seed},
+                         num, "regress", test_mse=mse, solved=mse < 0.01,
+                         baselines={"memoryless": 1 / 6 + seq_len * 1e-5})  # fmt: skip
+                num += 1
+    (tmp_path / "multirun.yaml").write_text("hydra: {}\n")
+    comparison = compare(tmp_path)
+    (section,) = comparison.sections
+    assert section.axis == "data.seq_len"
+    md = markdown(comparison)
+    table = md.split("| test_mse | seq_len=50 | seq_len=100 |")[1].split("\n\n")[0]
+    assert "| gru | 0.002500 ± 0.000707 (2) | 0.003500 ± 0.000707 (2) |" in table
+    assert "| memoryless (baseline) | 0.1672 | 0.1677 |" in table
+    assert "| rnn | 0.1615 ± 0.0007 (2) |" in table
+    png = tmp_path / "comparison.png"
+    assert png in comparison.written
+    import matplotlib.image
+
+    assert matplotlib.image.imread(png)[..., :3].std() > 0.05
+
+
+def test_finished_runs_without_a_metric_are_listed_not_ranked(tmp_path):
+    real_job(tmp_path, {"seed": 1}, 0, "regress", test_mse=0.1)
+    old = tmp_path / "seed=2"
+    (old / ".hydra").mkdir(parents=True)
+    (old / ".hydra" / "overrides.yaml").write_text(yaml.safe_dump(["seed=2"]))
+    (old / "metrics.json").write_text(json.dumps({"test_mse": 0.2}))
+    comparison = compare(tmp_path, make_plot=False)
+    assert [j.name for j in comparison.unranked] == ["seed=2"]
+    assert [len(r.jobs) for r in comparison.rows if r.kind == "model"] == [1]
+    assert "`seed=2`: metrics.json names no `metric`" in markdown(comparison)

@@ -11,6 +11,15 @@ from .conftest import CONF_DIR, compose_config
 
 # Options that need a value the group cannot know (the user's file) to be complete.
 NEEDS = {"data=csv": ["data.path=data/sunspots_yearly.csv", "data.column=sunspots"]}
+# A task other than forecasting needs data that serves it (data=sine serves task=forecast).
+NEEDS.update(
+    {
+        "task=classify": ["data=digits"],
+        "task=regress": ["data=adding"],
+        "task=copy": ["data=copy"],
+        "task=selective_copy": ["data=selective_copy"],
+    }
+)
 
 
 def every_option() -> list[str]:

@@ -61,19 +61,26 @@ class ElmanRNN(nn.Module):
                 b_h.copy_(torch.empty_like(b_h).uniform_(-bound, bound))
                 b_h.add_(torch.empty_like(b_h).uniform_(-bound, bound))
 
-    def forward(self, x: Tensor) -> Tensor:
+    def forward(self, x: Tensor, lengths: Tensor | None = None) -> Tensor:
+        """``[B, L, F] -> [B, L, H × directions]``. With ``lengths`` (right-padded sequences)
+        the backward direction starts at each sequence's own last step, so its outputs at the
+        real steps equal those of the unpadded sequence."""
         out = x.transpose(0, 1)  # time-major [L, B, F]: every step reads a contiguous slice
+        reverse = lambda seq: seq.flip(0)  # noqa: E731
+        if lengths is not None and self.directions == 2:
+            order = reversed_order(lengths.to(x.device), x.shape[1])  # [L, B]
+            reverse = lambda seq: seq.gather(0, order[..., None].expand_as(seq))  # noqa: E731
         for layer in range(self.num_layers):
             if layer > 0:
                 out = self.dropout(out)
             per_direction = []
             for d in range(self.directions):
                 k = layer * self.directions + d
-                seq = out if d == 0 else out.flip(0)
+                seq = out if d == 0 else reverse(out)
                 # One matmul projects the inputs of every step; only h @ W_hh stays in the loop.
                 xw = torch.addmm(self.b_h[k], seq.reshape(-1, seq.shape[-1]), self.W_xh[k])
                 h = ElmanRecurrence.apply(xw.view(seq.shape[0], seq.shape[1], -1), self.W_hh[k])
-                per_direction.append(h if d == 0 else h.flip(0))
+                per_direction.append(h if d == 0 else reverse(h))
             out = torch.cat(per_direction, dim=-1) if self.directions > 1 else per_direction[0]
         return out.transpose(0, 1)  # [B, L, H × directions]
 
@@ -116,7 +123,19 @@ class TorchRecurrent(nn.Module):
         self.num_layers = num_layers
         self.output_size = hidden_size * (2 if bidirectional else 1)
 
-    def forward(self, x: Tensor) -> Tensor:
+    def forward(self, x: Tensor, lengths: Tensor | None = None) -> Tensor:
+        """``[B, L, F] -> [B, L, H × directions]``. With ``lengths`` (right-padded sequences)
+        a bidirectional module reads packed sequences, so its backward direction starts at
+        each sequence's own last step (a forward-only one needs nothing: padding comes last)."""
+        if lengths is not None and self.rnn.bidirectional:
+            packed = nn.utils.rnn.pack_padded_sequence(
+                x, lengths.cpu(), batch_first=True, enforce_sorted=False
+            )
+            out, _ = self.rnn(packed)
+            out, _ = nn.utils.rnn.pad_packed_sequence(
+                out, batch_first=True, total_length=x.shape[1]
+            )
+            return out
         out, _ = self.rnn(x)  # [B, L, F] -> [B, L, H × directions]
         return out
 
@@ -137,6 +156,13 @@ class GRU(TorchRecurrent):
     """``nn.GRU``: the LSTM's gating with fewer parameters."""
 
     module_class = nn.GRU
+
+
+def reversed_order(lengths: Tensor, steps: int) -> Tensor:
+    """Time indices ``[steps, B]`` that reverse each sequence's first ``lengths[b]`` steps
+    and leave its padding in place (applying them twice restores the order)."""
+    t = torch.arange(steps, device=lengths.device)[:, None]  # [L, 1]
+    return torch.where(t < lengths[None, :], lengths[None, :] - 1 - t, t)  # [L, B]
 
 
 class ElmanRecurrence(torch.autograd.Function):

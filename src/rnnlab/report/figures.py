@@ -6,6 +6,11 @@
     <run dir>/plots/hidden_states.png   every hidden unit over one test window (LSTM: h and c)
     <run dir>/plots/attention.png       with model.head=attention: the weights over one window
 
+Tasks on whole sequences (``task=regress|classify|copy|selective_copy``) draw the loss,
+their own picture (``scatter``; ``confusion``: the test confusion matrix; ``recall``: input,
+truth and recalled symbols of a few test sequences) and ``hidden_states`` over one test
+sequence (``sequence_task_figures``).
+
 The ``RunFigures`` callback (``rnnlab.run.callbacks``, ``callbacks.figures`` in the config)
 calls ``make_run_figures`` once testing ends, so training is never slowed down, and
 matplotlib is imported only then.
@@ -91,6 +96,10 @@ def make_run_figures(
     hidden states are drawn (negative counts from the end). Without ``history`` rows the
     loss figure is left out.
     """
+    if getattr(model, "task", "forecast") != "forecast":
+        return sequence_task_figures(
+            model, datamodule, history, example=window, max_panels=max_panels
+        )
     from rnnlab.models.heads import AttentionHead, attention_weights
     from rnnlab.report import plots
     from rnnlab.report.hidden import hidden_states, unit_labels
@@ -169,6 +178,86 @@ def make_run_figures(
             weights,
             title=f"{title}: attention over test window {window % n_test}",
         )
+    return figures
+
+
+def sequence_task_figures(
+    model: torch.nn.Module,
+    datamodule: Any,
+    history: Iterable[dict[str, Any]] | None = None,
+    *,
+    example: int = 0,
+    max_panels: int = 8,
+    n_examples: int = 4,
+) -> dict[str, Any]:
+    """The figures of the tasks on whole sequences (``regress``, ``classify``, ``copy``,
+    ``selective_copy``): the loss per epoch; the task's own picture (actual vs predicted;
+    the confusion matrix; ``n_examples`` test sequences with their recall); and every hidden
+    unit over test sequence ``example``, its inputs above."""
+    from rnnlab.report import plots
+    from rnnlab.report.hidden import hidden_states, unit_labels
+    from rnnlab.report.summary import predict
+
+    datamodule.setup("test")
+    test = datamodule.datasets["test"]
+    n_test = len(test)
+    if not -n_test <= example < n_test:
+        raise ValueError(f"figures window={example}: the test split has {n_test} sequences")
+    example %= n_test
+    title = _title(model)
+    task = model.task
+    figures: dict[str, Any] = {}
+    curves = history_curves(history) if history is not None else {}
+    if curves:
+        figures["loss"] = plots.new_figure("loss")
+        ylabel = "MSE loss" if task == "regress" else "cross-entropy loss"
+        plots.loss_curves(figures["loss"].subplots(), curves, title=f"{title}: loss per epoch",
+                          ylabel=ylabel)  # fmt: skip
+    output = predict(model, test, getattr(datamodule, "eval_batch_size", 4096))
+    target = test.targets.cpu()
+    if task == "regress":
+        figures["scatter"] = plots.new_figure("scatter")
+        plots.actual_vs_predicted(figures["scatter"].subplots(), target, output,
+                                  title=f"{title}, test split")  # fmt: skip
+    elif task == "classify":
+        classes = datamodule.n_classes
+        pairs = target * classes + output.argmax(-1)
+        counts = torch.bincount(pairs, minlength=classes * classes).view(classes, classes)
+        figures["confusion"] = plots.new_figure("confusion")
+        plots.confusion_matrix(figures["confusion"].subplots(), counts, datamodule.class_names,
+                               title=title)  # fmt: skip
+    else:  # the copy tasks: the steps whose target is a symbol
+        k = min(n_examples, n_test)
+        recall = (target[:k] >= 0) & (target[:k] < model.blank)
+        n_recall = int(recall[0].sum())
+        figures["recall"] = plots.new_figure("recall")
+        plots.recall_examples(
+            figures["recall"],
+            test.data.inputs[:k].cpu(),
+            target[:k][recall].view(k, n_recall),
+            output[:k].argmax(-1)[recall].view(k, n_recall),
+            datamodule.n_symbols,
+            title=f"{title}: recall of the first {k} test sequences",
+        )
+    backbone = getattr(model, "backbone", model)
+    length = int(test.lengths[example]) if test.lengths is not None else test.inputs.shape[1]
+    x = test.inputs[example, :length]  # [L, F], the padding left out
+    states = hidden_states(backbone, x)
+    units = next(iter(states.values())).shape[1]
+    figures["hidden_states"] = plots.new_figure("hidden_states")
+    about = ""
+    if task == "classify":
+        about = f" (label {datamodule.class_names[int(target[example])]})"
+    elif task == "regress":
+        about = f" (target {float(target[example, 0]):.3f})"
+    plots.hidden_state_evolution(
+        figures["hidden_states"],
+        states,
+        inputs=x.cpu(),
+        unit_labels=unit_labels(backbone, units),
+        max_panels=max_panels,
+        title=f"{title}: states over test sequence {example}{about}",
+    )
     return figures
 
 

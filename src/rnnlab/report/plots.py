@@ -26,12 +26,14 @@ __all__ = [
     "SPLIT_COLORS",
     "actual_vs_predicted",
     "attention_window",
+    "confusion_matrix",
     "forecast_errors",
     "forecast_paths",
     "hidden_state_evolution",
     "loss_curves",
     "new_figure",
     "predictions_over_time",
+    "recall_examples",
 ]
 
 # Width × height in inches of each figure; the PNG is this × dpi pixels.
@@ -42,6 +44,8 @@ FIGSIZE: dict[str, tuple[float, float]] = {
     "hidden_states": (10.0, 7.0),
     "forecast": (10.0, 7.0),
     "attention": (8.0, 5.0),
+    "confusion": (7.0, 6.0),
+    "recall": (12.0, 7.0),
 }
 SPLIT_COLORS = {"train": "tab:blue", "val": "tab:orange", "test": "tab:green"}
 SPLIT_NAMES = {"train": "train", "val": "validation", "test": "test"}
@@ -206,7 +210,25 @@ def loss_curves(
     ax.legend(loc="upper right", fontsize="small")
 
 
+def _channels_strip(ax: Any, steps: np.ndarray, inputs: np.ndarray) -> None:
+    """Inputs of several channels ``[L, F]``: a line each up to four, else an image."""
+    if inputs.shape[1] <= 4:
+        for j in range(inputs.shape[1]):
+            ax.plot(steps, inputs[:, j], marker=".", lw=1.2, label=f"input channel {j}")
+        ax.legend(loc="best", fontsize="small")
+        ax.set(ylabel="value", title="input sequence")
+        return
+    ax.imshow(inputs.T, aspect="auto", cmap="Greys", interpolation="nearest", origin="lower",
+              extent=(steps[0] - 0.5, steps[-1] + 0.5, -0.5, inputs.shape[1] - 0.5))  # fmt: skip
+    ax.set(ylabel="channel", title=f"input sequence ({inputs.shape[1]} channels)")
+
+
 def _input_strip(ax: Any, steps: np.ndarray, inputs: Any, target: float | None) -> None:
+    if hasattr(inputs, "detach"):
+        inputs = inputs.detach().cpu().numpy()
+    if np.ndim(inputs) == 2 and np.shape(inputs)[1] > 1:
+        _channels_strip(ax, steps, np.asarray(inputs, dtype=float))
+        return
     ax.plot(steps, _np(inputs), color="black", marker=".", lw=1.2, label="input $x_t$")
     if target is not None:
         ax.plot(
@@ -333,7 +355,8 @@ def hidden_state_evolution(
 
     Args:
         states: ``{"h": [L, units]}``, plus ``{"c": [L, units]}`` for an LSTM (second panel).
-        inputs: the window's inputs ``[L]``, drawn on top so the states can be read against them.
+        inputs: the window's inputs ``[L]`` (or ``[L, F]``: a line per channel up to four, an
+            image beyond), drawn on top so the states can be read against them.
         target: the value after the window (what the model predicts), drawn at step ``L + 1``.
         unit_labels: a name per unit (default ``unit 0`` …).
         max_panels: up to this many units get one small panel each; more become a heat-map.
@@ -414,3 +437,76 @@ def attention_window(
     bottom.axhline(1.0 / len(weights), color="grey", ls="--", label="uniform")
     bottom.set(xlabel="time", ylabel="attention weight")
     bottom.legend(loc="upper left")
+
+
+def confusion_matrix(
+    ax: Axes, counts: Any, class_names: Sequence[str], *, title: str = "Test confusion matrix"
+) -> None:
+    """Counts of (true class, predicted class) ``[C, C]`` as an image, numbers written in for
+    up to 20 classes; the accuracy in the title."""
+    counts = np.asarray(counts.detach().cpu() if hasattr(counts, "detach") else counts, float)
+    total = counts.sum()
+    accuracy = np.trace(counts) / total if total else float("nan")
+    image = ax.imshow(counts, cmap="Blues", interpolation="nearest")
+    n = counts.shape[0]
+    if n <= 20:
+        for i in range(n):
+            for j in range(n):
+                if counts[i, j]:
+                    light = counts[i, j] > counts.max() / 2
+                    ax.text(j, i, f"{counts[i, j]:.0f}", ha="center", va="center",
+                            fontsize="small", color="white" if light else "black")  # fmt: skip
+    ticks = range(n)
+    ax.set_xticks(ticks, list(class_names), rotation=45 if n > 8 else 0, fontsize="small")
+    ax.set_yticks(ticks, list(class_names), fontsize="small")
+    ax.set(xlabel="predicted class", ylabel="true class",
+           title=f"{title}: accuracy {accuracy:.3f} ({total:.0f} sequences)")  # fmt: skip
+    ax.figure.colorbar(image, ax=ax, label="sequences")
+
+
+def recall_examples(
+    fig: Figure,
+    inputs: Any,
+    truth: Any,
+    recalled: Any,
+    n_symbols: int,
+    *,
+    title: str = "Recall on test sequences",
+) -> None:
+    """For a few test sequences of a copy task: the input tokens (symbols in colour, blank
+    white, delimiter black), and below them the symbols to recall against those recalled,
+    wrong ones marked.
+
+    Args:
+        inputs: token ids ``[k, L]`` (``0 .. n_symbols-1`` symbols, ``n_symbols`` blank,
+            ``n_symbols + 1`` delimiter).
+        truth, recalled: the symbols to output and the model's outputs, ``[k, n_recall]``.
+    """
+    from matplotlib.colors import ListedColormap
+
+    inputs, truth, recalled = (np.asarray(v.cpu() if hasattr(v, "cpu") else v, dtype=int)
+                               for v in (inputs, truth, recalled))  # fmt: skip
+    colours = [f"C{i % 10}" for i in range(n_symbols)] + ["white", "black"]
+    cmap = ListedColormap(colours)
+    k = inputs.shape[0]
+    grid = fig.add_gridspec(k, 2, width_ratios=[3.0, 1.0])
+    for i in range(k):
+        top = fig.add_subplot(grid[i, 0])
+        top.imshow(inputs[i][None], cmap=cmap, vmin=-0.5, vmax=n_symbols + 1.5, aspect="auto",
+                   interpolation="nearest")  # fmt: skip
+        top.set_yticks([])
+        top.set(title=f"test sequence {i}: input ({inputs.shape[1]} steps)", xlabel="step")
+        right = fig.add_subplot(grid[i, 1])
+        both = np.stack((truth[i], recalled[i]))  # [2, n_recall]
+        right.imshow(both, cmap=cmap, vmin=-0.5, vmax=n_symbols + 1.5, aspect="auto",
+                     interpolation="nearest")  # fmt: skip
+        for j, (t, r) in enumerate(zip(truth[i], recalled[i], strict=True)):
+            right.text(j, 0, str(t), ha="center", va="center", fontsize="small")
+            right.text(j, 1, str(r) if r < n_symbols else "_", ha="center", va="center",
+                       fontsize="small", color="black" if r == t else "red",
+                       fontweight="normal" if r == t else "bold")  # fmt: skip
+        right.set_yticks([0, 1], ["truth", "recalled"])
+        right.set_xticks([])
+        correct = int((truth[i] == recalled[i]).sum())
+        right.set_title(f"{correct}/{len(truth[i])} recalled", fontsize="small")
+    fig.suptitle(title)

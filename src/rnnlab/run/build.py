@@ -48,8 +48,26 @@ def build_data(data_cfg: DictConfig) -> Any:
     return datamodule
 
 
-def build_model(cfg: DictConfig) -> SequenceModel:
-    """The task's LightningModule with its backbone, carrying the run's plain config."""
+def apply_model_settings(cfg: DictConfig, datamodule: Any) -> None:
+    """Write what the data decides about the model (``datamodule.model_settings()``: e.g.
+    ``backbone.input_size``, ``num_classes``) into ``cfg.model``, where the key exists, so
+    the config stored in checkpoints holds the values the model was built with."""
+    settings = getattr(datamodule, "model_settings", None)
+    if settings is None:
+        return
+    from omegaconf import OmegaConf, open_dict
+
+    with open_dict(cfg):
+        for path, value in settings().items():
+            if OmegaConf.select(cfg.model, path, default="<absent>") != "<absent>":
+                OmegaConf.update(cfg.model, path, value)
+
+
+def build_model(cfg: DictConfig, datamodule: Any = None) -> SequenceModel:
+    """The task's LightningModule with its backbone, carrying the run's plain config; with
+    ``datamodule``, sized to its data first (``apply_model_settings``)."""
+    if datamodule is not None:
+        apply_model_settings(cfg, datamodule)
     model = instantiate(cfg.model)
     model.run_config = plain_config(cfg)
     return model
@@ -58,7 +76,7 @@ def build_model(cfg: DictConfig) -> SequenceModel:
 def build_run(cfg: DictConfig) -> Run:
     """Instantiate data, model, callbacks, loggers and trainer from a composed config."""
     datamodule = build_data(cfg.data)
-    model = build_model(cfg)
+    model = build_model(cfg, datamodule)
     callbacks = instantiate_group(cfg.get("callbacks"))
     loggers = list(instantiate_group(cfg.get("logger")).values())
     trainer = instantiate(cfg.trainer, callbacks=list(callbacks.values()), logger=loggers or False)

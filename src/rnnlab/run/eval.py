@@ -40,7 +40,7 @@ def load_run(ckpt: dict[str, Any], data_overrides: DictConfig | dict | None = No
     if data_overrides:
         run_cfg.data = OmegaConf.merge(run_cfg.data, data_overrides)
     datamodule = build_data(run_cfg.data)
-    model = build_model(run_cfg)
+    model = build_model(run_cfg, datamodule)
     model.load_state_dict(ckpt["state_dict"])
     return model, datamodule, run_cfg
 
@@ -96,7 +96,8 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
 
 @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="eval")
 def main(cfg: DictConfig) -> float | None:
-    """Hydra entry point; returns the test MSE. Errors follow ``rnnlab.run.failures``."""
+    """Hydra entry point; returns the task's test metric (the test MSE of a forecast). Errors
+    follow ``rnnlab.run.failures``."""
     from hydra.core.hydra_config import HydraConfig
 
     from rnnlab.run.failures import job_guard
@@ -106,9 +107,10 @@ def main(cfg: DictConfig) -> float | None:
     with job_guard(run_dir) as job:
         validate_config(cfg)
         metrics = evaluate(cfg)
-        shown = {k: metrics[k] for k in ("backbone", "ckpt_epoch", "test_mse", "test_mse_ratio")}
+        keys = ("backbone", "ckpt_epoch", metrics["metric"], "test_mse_ratio")  # the task's metric
+        shown = {k: metrics[k] for k in keys if k in metrics}
         print(json.dumps(shown), f"\nwritten to {run_dir}", flush=True)
-        job.result = metrics["test_mse"]
+        job.result = metrics[metrics["metric"]]
     return job.result
 
 

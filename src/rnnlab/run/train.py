@@ -59,6 +59,13 @@ def print_summary(metrics: dict[str, Any]) -> None:
             "naive_last_mse", "linear_ar_mse", "forecast_mse_step1", "forecast_mse_last_step",
             "val_mse", "best_val_mse", "epochs_trained", "best_epoch", "test_ckpt",
             "fit_seconds", "n_params"]  # fmt: skip
+    if metrics.get("task", "forecast") != "forecast":  # the task's own metric and baselines
+        name = metrics["metric"].removeprefix("test_")
+        rows = [metrics["metric"], *metrics.get("table", []), f"val_{name}", "best_val_loss",
+                *rows[-5:]]  # fmt: skip
+        for baseline, value in metrics.get("baselines", {}).items():
+            rows.insert(1, f"baselines.{baseline}")
+            metrics = {**metrics, f"baselines.{baseline}": value}
     for key in rows:
         value = metrics.get(key)
         table.add_row(key, f"{value:.6g}" if isinstance(value, float) else str(value))
@@ -70,7 +77,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     ``metrics.json`` (last: its presence means the run finished); return the metrics."""
     import lightning as L
 
-    from rnnlab.report.summary import test_summary
+    from rnnlab.report.summary import test_summary, validation_summary
     from rnnlab.run.artifacts import tidy_lightning_logging, write_artifacts
     from rnnlab.run.build import build_run
     from rnnlab.run.checkpoints import resume_checkpoint
@@ -97,17 +104,16 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     test_metrics = trainer.test(model, datamodule=dm, ckpt_path=test_path or None, verbose=False)[0]
 
     best_score = best_cb.best_model_score if best_cb else None
-    # val/loss is an MSE in model units; × scale² puts it in the series' own units like val/mse.
-    best_val = best_score.item() * dm.scale**2 if best_score is not None else None
-    val_mse = best_val if cfg.test_ckpt == "best" else fit_metrics.get("val/mse")
+    best_loss = best_score.item() if best_score is not None else None
+    summary = test_summary(model, test_metrics, dm)  # task, metric, test_*, baselines
     metrics: dict[str, Any] = {
         "backbone": backbone_name(cfg),
         "seed": int(cfg.seed),
         "data_seed": cfg.data.get("seed"),
         "test_ckpt": str(cfg.test_ckpt),
-        **test_summary(model, test_metrics, dm),  # task, metric, test_*, baselines
-        "val_mse": val_mse,
-        "best_val_mse": best_val,
+        **summary,
+        # val_<metric> (val_mse...) of the tested weights, and of the best checkpoint
+        **validation_summary(model, summary, fit_metrics, best_loss, dm, cfg.test_ckpt),
         "epochs_trained": int(trainer.current_epoch),
         "best_epoch": _ckpt_epoch(best_path),
         "stopped_early": bool(trainer.should_stop and trainer.current_epoch < trainer.max_epochs),
@@ -131,7 +137,15 @@ def _log_hparams(loggers: list, cfg: DictConfig, metrics: dict[str, Any]) -> Non
     HPARAMS tab)."""
     from lightning.pytorch.loggers import TensorBoardLogger
 
-    hp_metrics = {f"hp/{k}": metrics[k] for k in HP_METRICS if metrics.get(k) is not None}
+    # The task's own metric and table keys too (bools such as "solved" as 0/1).
+    name = str(metrics.get("metric", "test_mse")).removeprefix("test_")
+    keys = dict.fromkeys([*HP_METRICS, metrics.get("metric"), *metrics.get("table", []),
+                          f"val_{name}"])  # fmt: skip
+    hp_metrics = {
+        f"hp/{k}": float(v) if isinstance(v, bool) else v
+        for k in keys
+        if isinstance(v := metrics.get(k), (int, float))
+    }
     for logger in loggers:
         if isinstance(logger, TensorBoardLogger):
             logger.log_hyperparams(_flat_hparams(cfg), hp_metrics)

@@ -124,6 +124,13 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("data.t_max", Number(0.0, low_open=True), "end of the time axis"),
     Setting("data.freq", Number(), "frequency of the sine"),
     Setting("data.seed", Integer(0, MAX_SEED), "seed of the noise"),
+    Setting("data.n_train", Integer(1), "training sequences"),
+    Setting("data.n_val", Integer(1), "validation sequences"),
+    Setting("data.n_test", Integer(1), "test sequences"),
+    Setting("data.n_symbols", Integer(2, 100), "symbols of the alphabet"),
+    Setting("data.n_recall", Integer(1), "symbols to recall"),
+    Setting("data.order", OneOf(("rows", "pixels", "permuted")), "how an image becomes a sequence"),
+    Setting("data.standardize", Boolean(), "scale channels by training statistics"),
     Setting("model.backbone.input_size", Integer(1), "features per time step"),
     Setting("model.backbone.hidden_size", Integer(1), "hidden units per layer"),
     Setting("model.backbone.num_layers", Integer(1), "stacked recurrent layers"),
@@ -135,6 +142,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("model.scheduler.min_lr_ratio", Number(0.0, 1.0), "final lr / initial lr"),
     Setting("model.scheduler_interval", OneOf(SCHEDULER_INTERVALS), "when the lr schedule steps"),
     Setting("model.head", OneOf(tuple(HEADS)), "what reads the hidden sequence"),
+    Setting("model.pool", OneOf(("last", "mean")), "which hidden states the classifier reads"),
     Setting("data.fill", OneOf(("error", "interpolate")), "what fills missing values"),
     Setting("forecast.horizon", Integer(1), "steps of the multi-step forecast", nullable=True),
     Setting("callbacks.figures.dpi", Integer(1), "resolution of the figures"),
@@ -295,6 +303,32 @@ def check_backbone(cfg: DictConfig) -> None:
         ) from None
 
 
+def check_task(cfg: DictConfig) -> None:
+    """The task must be one the data serves (a datamodule's ``tasks``), and a recall task
+    (the copy tasks: memory of the past) takes no backbone that also reads backwards."""
+    from hydra.utils import get_object
+
+    try:
+        data_cls = get_object(str(_value(cfg, "data._target_")))
+        model_cls = get_object(str(_value(cfg, "model._target_")))
+    except Exception:
+        return  # check_known_arguments and Hydra name targets that do not import
+    # A datamodule that names no tasks is a series of windows: it serves forecasting.
+    served = getattr(data_cls, "tasks", ("forecast",))
+    task = getattr(model_cls, "task", None)
+    if served and task not in served:
+        raise ConfigError(
+            f"task={task} is invalid for {data_cls.__name__}: this data serves "
+            f"{' or '.join(f'task={t}' for t in served)} (drop task= to use it)"
+        )
+    if getattr(data_cls, "recall", False) and _value(cfg, "model.backbone.bidirectional") is True:
+        raise ConfigError(
+            f"model.backbone.bidirectional=true is invalid for task={task}: a recall task "
+            "measures memory of the past, so the backbone must read forwards only "
+            "(model.backbone.bidirectional=false)"
+        )
+
+
 def check_callbacks(cfg: DictConfig) -> None:
     """``test_ckpt=best`` needs the checkpoint callback that writes best.ckpt."""
     if _value(cfg, "test_ckpt") == "best" and not _value(cfg, "callbacks.model_checkpoint"):
@@ -362,4 +396,5 @@ def validate_config(cfg: DictConfig) -> None:
     check_splits(cfg)
     check_backbone(cfg)
     check_known_arguments(cfg)
+    check_task(cfg)
     check_callbacks(cfg)

@@ -1,0 +1,499 @@
+"""Labelled sequences for classification (``task=classify``): the user's own CSV file, and the
+shipped sets (digits, JapaneseVowels) in the same format, plus UCR/UEA files.
+
+    python train.py data=sequences data.path=my_sequences.csv
+    python train.py data=digits                       # 8×8 digits read row by row
+    python train.py data=digits data.order=permuted   # pixel by pixel, in a fixed shuffled order
+    python train.py data=japanese_vowels              # 12 channels, 7 to 29 steps
+    python train.py data=ucr                          # ItalyPowerDemand (needs rnnlab[ucr])
+
+The format is a *long* CSV: one row per time step of one sequence::
+
+    sequence,step,ch1,ch2,label,split
+    a,0,0.1,1.0,walk,train
+    a,1,0.3,0.9,walk,train
+    b,0,0.2,0.1,run,test
+    ...
+
+``sequence`` names the sequence, ``step`` orders its rows, every other column but ``label``
+and ``split`` is an input channel (or the ones ``data.channels`` lists). Each sequence has one
+label. The split comes from the ``split`` column (``train``, ``val``, ``test``), or from
+separate files (``data.train_path``, ``data.test_path``, optional ``data.val_path``), or,
+when the file has neither, from a random stratified split drawn with ``data.seed``. Without a
+validation split, ``data.val_fraction`` of the training sequences (per class) become one.
+
+Sequences may have different lengths: they are right-padded and carry their lengths (see
+``rnnlab.data.sequences``). Every channel is standardised with the mean and standard deviation
+of the training sequences only. Bad files fail with one line, as ``data=csv`` does: a missing
+file or column (the available ones listed), a non-numeric value, a missing value, a step
+missing from a sequence, a label in validation or test that training never saw.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from rnnlab.data.csv import resolve_path
+from rnnlab.data.sequences import SequenceDataModule, SequenceSet, stratified_split
+from rnnlab.data.windows import SPLITS
+
+MISSING_MARKERS = ("", "nan", "na", "n/a", "null", "?")
+
+
+@dataclass
+class Labelled:
+    """Sequences of one split: a ``[L_i, F]`` float64 array each, a label each (text), and
+    where each came from (for messages)."""
+
+    sequences: list[np.ndarray] = field(default_factory=list)
+    labels: list[str] = field(default_factory=list)
+    names: list[str] = field(default_factory=list)
+
+    def take(self, index: Sequence[int]) -> Labelled:
+        return Labelled(
+            [self.sequences[i] for i in index],
+            [self.labels[i] for i in index],
+            [self.names[i] for i in index],
+        )
+
+
+# --------------------------------------------------------------------------- reading files
+
+
+def _sort_key(label: str) -> tuple:
+    """Numeric labels in numeric order (2 before 10), then the others alphabetically."""
+    try:
+        return (0, float(label), label)
+    except ValueError:
+        return (1, 0.0, label)
+
+
+def read_long_csv(
+    path: str | Path,
+    id_column: str = "sequence",
+    step_column: str = "step",
+    label_column: str = "label",
+    channels: Sequence[str] | None = None,
+    split_column: str | None = "split",
+    setting: str = "data.path",
+) -> tuple[dict[str | None, Labelled], list[str]]:
+    """Read a long CSV of labelled sequences.
+
+    Returns ``({split: Labelled}, channel names)``; the split key is None for a file without
+    a split column. Raises ``FileNotFoundError``/``ValueError`` with one line for a file that
+    cannot work (``setting`` names the config key of ``path`` in messages).
+    """
+    import pandas as pd
+
+    file = resolve_path(path)
+    if not file.is_file():
+        raise FileNotFoundError(f"{setting}={str(path)!r}: no such file")
+    frame = pd.read_csv(file, dtype=str, keep_default_na=False, skipinitialspace=True)
+    columns = [str(c) for c in frame.columns]
+    has_split = split_column is not None and split_column in columns
+    required = {"data.id_column": id_column, "data.step_column": step_column,
+                "data.label_column": label_column}  # fmt: skip
+    meta = {id_column, step_column, label_column} | ({split_column} if has_split else set())
+    if channels is None:
+        channels = [c for c in columns if c not in meta]
+    else:
+        channels = list(channels)
+        required.update({f"data.channels[{i}]": c for i, c in enumerate(channels)})
+    absent = [f"{name!r} ({key})" for key, name in required.items() if name not in columns]
+    if absent:
+        raise ValueError(
+            f"{file.name} lacks the column{'s' if len(absent) > 1 else ''} {', '.join(absent)}; "
+            f"its columns: {', '.join(columns) or '(none)'}"
+        )
+    if not channels:
+        raise ValueError(f"{file.name} has no input channel: every column is {', '.join(meta)}")
+    if frame.empty:
+        raise ValueError(f"{file.name} holds no rows")
+
+    values = np.empty((len(frame), len(channels)), dtype=np.float64)
+    for j, column in enumerate([step_column, *channels]):
+        text = frame[column].str.strip()
+        missing = text.str.lower().isin(MISSING_MARKERS)
+        if missing.any():
+            first = int(np.flatnonzero(missing.to_numpy())[0]) + 2  # line 1 is the header
+            raise ValueError(
+                f"column {column!r} of {file.name} has {int(missing.sum())} missing values "
+                f"(first on line {first}); labelled sequences must be complete"
+            )
+        numbers = pd.to_numeric(text, errors="coerce")
+        bad = numbers.isna().to_numpy() | ~np.isfinite(numbers.to_numpy(dtype=float))
+        if bad.any():
+            first = int(np.flatnonzero(bad)[0])
+            raise ValueError(
+                f"column {column!r} of {file.name}: non-numeric value "
+                f"{text.iloc[first]!r} on line {first + 2}"
+            )
+        if j == 0:
+            steps = numbers.to_numpy(dtype=float)
+        else:
+            values[:, j - 1] = numbers.to_numpy(dtype=float)
+
+    ids = frame[id_column].str.strip().to_numpy()
+    labels = frame[label_column].str.strip().to_numpy()
+    splits = frame[split_column].str.strip().str.lower().to_numpy() if has_split else None
+    if has_split:
+        unknown = sorted(set(splits) - set(SPLITS))
+        if unknown:
+            raise ValueError(
+                f"column {split_column!r} (data.split_column) of {file.name} holds {unknown[0]!r}; "
+                f"allowed: {', '.join(SPLITS)}"
+            )
+    out: dict[str | None, Labelled] = {}
+    # Sequences in the order of their first row; rows of one sequence ordered by step.
+    order = np.argsort(pd.factorize(ids)[0], kind="stable")
+    starts = np.flatnonzero(np.r_[True, ids[order][1:] != ids[order][:-1]])
+    for rows in np.split(order, starts[1:]):
+        name = str(ids[rows[0]])
+        rows = rows[np.argsort(steps[rows], kind="stable")]
+        seq_steps = steps[rows]
+        where = f"sequence {name!r} of {file.name}"
+        if len(rows) > 1 and (np.diff(seq_steps) == 0).any():
+            k = int(np.flatnonzero(np.diff(seq_steps) == 0)[0])
+            raise ValueError(
+                f"{where} has step {seq_steps[k]:g} twice "
+                f"(lines {rows[k] + 2} and {rows[k + 1] + 2})"
+            )
+        if np.all(seq_steps == np.round(seq_steps)) and len(rows) > 1:
+            jumps = np.flatnonzero(np.diff(seq_steps) > 1)
+            if len(jumps):
+                k = int(jumps[0])
+                raise ValueError(
+                    f"{where} has a gap: no step between {seq_steps[k]:g} (line {rows[k] + 2}) "
+                    f"and {seq_steps[k + 1]:g} (line {rows[k + 1] + 2})"
+                )
+        seq_labels = set(labels[rows])
+        if len(seq_labels) > 1:
+            raise ValueError(f"{where} has several labels: {', '.join(sorted(seq_labels))}")
+        label = labels[rows[0]]
+        if label == "":
+            raise ValueError(f"{where} has no label (line {rows[0] + 2})")
+        split = None
+        if splits is not None:
+            seq_splits = set(splits[rows])
+            if len(seq_splits) > 1:
+                raise ValueError(f"{where} lies in several splits: {', '.join(sorted(seq_splits))}")
+            split = splits[rows[0]]
+        part = out.setdefault(split, Labelled())
+        part.sequences.append(values[rows])
+        part.labels.append(str(label))
+        part.names.append(f"{where} (line {rows[0] + 2})")
+    return out, channels
+
+
+def read_ts(path: str | Path) -> Labelled:
+    """A ``.ts`` file of the UCR/UEA archives (the format aeon and sktime ship): ``@`` header
+    lines, then one case per line, dimensions separated by ``:``, the label last."""
+    file = Path(path)
+    if not file.is_file():
+        raise FileNotFoundError(f"{file}: no such file")
+    out = Labelled()
+    in_data = False
+    for number, raw in enumerate(file.read_text().splitlines(), start=1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        if not in_data:
+            in_data = line.lower() == "@data"
+            continue
+        *dims, label = line.split(":")
+        try:
+            channels = [np.array([float(v) for v in d.split(",")], dtype=np.float64) for d in dims]
+        except ValueError:
+            raise ValueError(
+                f"{file.name}: a value that is not a number on line {number}"
+            ) from None
+        if len({len(c) for c in channels}) != 1 or any(np.isnan(c).any() for c in channels):
+            raise ValueError(f"{file.name}: dimensions of unequal length or missing values on line "
+                             f"{number}")  # fmt: skip
+        out.sequences.append(np.stack(channels, axis=1))  # [L, F]
+        out.labels.append(label.strip())
+        out.names.append(f"case on line {number} of {file.name}")
+    if not out.sequences:
+        raise ValueError(f"{file.name} holds no cases (no @data section?)")
+    return out
+
+
+# --------------------------------------------------------------------------- datamodules
+
+
+def _codes(labels: Sequence[str]) -> Tensor:
+    """Labels as integers (their rank among the distinct labels), for stratified splits."""
+    rank = {label: i for i, label in enumerate(sorted(set(labels), key=_sort_key))}
+    return torch.tensor([rank[label] for label in labels])
+
+
+def padded(sequences: Sequence[np.ndarray], length: int | None = None) -> tuple[Tensor, Tensor]:
+    """Right-pad ``[L_i, F]`` arrays with zeros -> ``x [N, L, F]`` (float32) and ``lengths [N]``."""
+    lengths = torch.tensor([len(s) for s in sequences])
+    length = int(lengths.max()) if length is None else length
+    x = torch.zeros(len(sequences), length, sequences[0].shape[1])
+    for i, s in enumerate(sequences):
+        x[i, : len(s)] = torch.from_numpy(s)
+    return x, lengths
+
+
+class ClassificationDataModule(SequenceDataModule):
+    """Labelled sequences of any length, standardised, for ``task=classify``.
+
+    A subclass reads its files in ``read`` (``{"train": ..., "test": ..., maybe "val"}``, or
+    ``{None: ...}`` for one set to split at random). This class splits, checks the labels,
+    standardises and pads.
+
+    Args:
+        val_fraction: share of the training sequences (per class) that become the validation
+            split when the data has none.
+        test_fraction: share of all sequences (per class) for testing, when the data has no
+            split at all.
+        seed: the seed of those random splits (``data.seed``).
+        standardize: scale every channel by the training mean and standard deviation.
+    """
+
+    tasks = ("classify",)
+
+    def __init__(
+        self,
+        val_fraction: float = 0.2,
+        test_fraction: float = 0.2,
+        seed: int = 0,
+        standardize: bool = True,
+        **loader_kwargs,
+    ) -> None:
+        super().__init__(**loader_kwargs)
+        self.val_fraction = val_fraction
+        self.test_fraction = test_fraction
+        self.seed = seed
+        self.standardize = standardize
+        self.class_names: list[str] = []
+        self.channel_loc = np.zeros(0)
+        self.channel_scale = np.ones(0)
+
+    def read(self) -> dict[str | None, Labelled]:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def transform(self, sequence: np.ndarray) -> np.ndarray:
+        """A subclass's reshaping of one raw ``[L, F]`` sequence (identity here)."""
+        return sequence
+
+    def _split(self, parts: dict[str | None, Labelled]) -> dict[str, Labelled]:
+        generator = torch.Generator().manual_seed(int(self.seed))
+        if None in parts and len(parts) > 1:
+            raise ValueError("some sequences have a split and others none")
+        if None in parts:
+            everything = parts[None]
+            kept, taken = stratified_split(_codes(everything.labels), self.test_fraction, generator)
+            parts = {
+                "train": everything.take(kept.tolist()),
+                "test": everything.take(taken.tolist()),
+            }
+        for name in ("train", "test"):
+            if not parts.get(name) or not parts[name].sequences:
+                raise ValueError(f"the data has no {name} sequences")
+        if "val" not in parts:
+            train = parts["train"]
+            kept, taken = stratified_split(_codes(train.labels), self.val_fraction, generator)
+            if len(taken) == 0 or len(kept) == 0:
+                raise ValueError(
+                    f"data.val_fraction={self.val_fraction} leaves no validation or no training "
+                    f"sequences (of {len(train.labels)})"
+                )
+            parts["val"] = train.take(taken.tolist())
+            parts["train"] = train.take(kept.tolist())
+        return {name: parts[name] for name in SPLITS}
+
+    def build(self) -> dict[str, SequenceSet]:
+        parts = self._split(self.read())
+        self.class_names = sorted(set(parts["train"].labels), key=_sort_key)
+        index = {name: i for i, name in enumerate(self.class_names)}
+        for split in ("val", "test"):
+            for label, where in zip(parts[split].labels, parts[split].names, strict=True):
+                if label not in index:
+                    raise ValueError(
+                        f"label {label!r} of the {split} split never occurs in training ({where}); "
+                        f"training labels: {', '.join(self.class_names)}"
+                    )
+        raw = {s: [self.transform(x) for x in parts[s].sequences] for s in SPLITS}
+        if len({x.shape[1] for s in SPLITS for x in raw[s]}) != 1:
+            raise ValueError("the sequences have different numbers of channels")
+        steps = np.concatenate(raw["train"])  # every valid training step, [ΣL, F]
+        if self.standardize:
+            self.channel_loc = steps.mean(0)
+            std = steps.std(0)
+            self.channel_scale = np.where(std > 0, std, 1.0)  # a constant channel is only centred
+        else:
+            self.channel_loc, self.channel_scale = np.zeros(steps.shape[1]), np.ones(steps.shape[1])
+        length = max(len(x) for s in SPLITS for x in raw[s])
+        sets = {}
+        for s in SPLITS:
+            x, lengths = padded(
+                [(x - self.channel_loc) / self.channel_scale for x in raw[s]], length
+            )
+            y = torch.tensor([index[label] for label in parts[s].labels])
+            sets[s] = SequenceSet(x, y, lengths)
+        if all(bool((v.lengths == length).all()) for v in sets.values()):
+            for v in sets.values():
+                v.lengths = None  # all of one length: nothing to mask
+        return sets
+
+    @property
+    def n_classes(self) -> int:
+        self.load()
+        return len(self.class_names)
+
+    def model_settings(self) -> dict[str, Any]:
+        return {**super().model_settings(), "num_classes": self.n_classes}
+
+    def baselines(self) -> dict[str, float]:
+        """Test accuracy of the majority class of training and of the 1-nearest-neighbour
+        (Euclidean) classifier on the same standardised, zero-padded inputs the network
+        reads, with the training split as the reference set."""
+        self.load()
+        train, test = self.sets["train"], self.sets["test"]
+        majority = int(torch.bincount(train.targets).argmax())
+        flat_train = train.inputs.flatten(1).double()  # [N, L, F] -> [N, L·F]
+        nearest = torch.cat(
+            [torch.cdist(chunk.flatten(1).double(), flat_train).argmin(1)
+             for chunk in test.inputs.split(1024)]
+        )  # fmt: skip
+        return {
+            "majority": (test.targets == majority).double().mean().item(),
+            "nn1": (train.targets[nearest] == test.targets).double().mean().item(),
+        }
+
+
+class LabelledCsvDataModule(ClassificationDataModule):
+    """``data=sequences``: the user's labelled sequences in the long CSV format above.
+
+    Args:
+        path: one file holding every split (or the training split when ``test_path`` is set).
+        train_path, val_path, test_path: separate files per split instead of a split column.
+        id_column, step_column, label_column, split_column: the format's column names.
+        channels: the input columns (default: every other column).
+    """
+
+    def __init__(
+        self,
+        path: str | None = None,
+        train_path: str | None = None,
+        val_path: str | None = None,
+        test_path: str | None = None,
+        id_column: str = "sequence",
+        step_column: str = "step",
+        label_column: str = "label",
+        split_column: str | None = "split",
+        channels: list[str] | None = None,
+        **kwargs,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.path, self.train_path, self.val_path, self.test_path = (
+            path, train_path, val_path, test_path,
+        )  # fmt: skip
+        self.columns = dict(id_column=id_column, step_column=step_column,
+                            label_column=label_column)  # fmt: skip
+        self.split_column = split_column
+        self.channels = list(channels) if channels is not None else None
+        self.channel_names: list[str] = []
+
+    def _read(self, path: str, setting: str, split_column: str | None) -> dict:
+        parts, names = read_long_csv(
+            path, **self.columns, channels=self.channels, split_column=split_column,
+            setting=setting,
+        )  # fmt: skip
+        if self.channel_names and names != self.channel_names:
+            raise ValueError(
+                f"{setting}={path!r} has other channels than the training file: "
+                f"{', '.join(names)} against {', '.join(self.channel_names)}"
+            )
+        self.channel_names = names
+        return parts
+
+    def read(self) -> dict[str | None, Labelled]:
+        files = {"train": self.train_path or (self.path if self.test_path else None),
+                 "val": self.val_path, "test": self.test_path}  # fmt: skip
+        if files["test"] is None:
+            if not self.path:
+                raise ValueError("data.path is required (or data.train_path and data.test_path)")
+            return self._read(self.path, "data.path", self.split_column)
+        if files["train"] is None:
+            raise ValueError("data.test_path is set: give data.train_path (or data.path) too")
+        parts: dict[str | None, Labelled] = {}
+        for split, path in files.items():
+            if path is None:
+                continue
+            key = "data.path" if path == self.path else f"data.{split}_path"
+            read = self._read(path, key, None)
+            parts[split] = read[None]
+        return parts
+
+
+class DigitsDataModule(LabelledCsvDataModule):
+    """``data=digits``: the 8×8 handwritten digits (UCI, as shipped by scikit-learn) read as
+    sequences: ``order=rows`` (8 steps of 8 pixels), ``pixels`` (64 steps of 1 pixel) or
+    ``permuted`` (64 pixels in one fixed random order, ``permutation_seed``: the harder
+    variant, as permuted MNIST).
+    """
+
+    def __init__(self, order: str = "rows", permutation_seed: int = 0, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.order = order
+        self.permutation = torch.randperm(
+            64, generator=torch.Generator().manual_seed(int(permutation_seed))
+        ).numpy()
+
+    def transform(self, sequence: np.ndarray) -> np.ndarray:
+        if self.order == "rows":
+            return sequence
+        if sequence.shape != (8, 8):
+            raise ValueError(f"data.order={self.order!r} needs 8×8 images (8 rows of 8 pixels)")
+        pixels = sequence.reshape(64, 1)  # [8, 8] -> [64, 1], row after row
+        return pixels[self.permutation] if self.order == "permuted" else pixels
+
+
+def aeon_data_dir() -> Path | None:
+    """Where the installed aeon package keeps its example datasets (not imported: aeon's
+    import is slow and only its files are needed)."""
+    spec = importlib.util.find_spec("aeon")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return Path(next(iter(spec.submodule_search_locations))) / "datasets" / "data"
+
+
+class UcrDataModule(ClassificationDataModule):
+    """``data=ucr``: a problem of the UCR/UEA archives from its ``NAME_TRAIN.ts`` and
+    ``NAME_TEST.ts`` files, found under ``root/NAME/``. By default ``root`` is the copy of
+    the archives' small problems that the aeon package ships (``pip install 'rnnlab[ucr]'``):
+    ItalyPowerDemand, GunPoint, JapaneseVowels, BasicMotions, ArrowHead and more.
+    """
+
+    def __init__(self, name: str = "ItalyPowerDemand", root: str | None = None, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.name = name
+        self.root = root
+
+    def read(self) -> dict[str | None, Labelled]:
+        root = Path(self.root).expanduser() if self.root else aeon_data_dir()
+        if root is None:
+            raise FileNotFoundError(
+                f"data.name={self.name!r} needs the UCR/UEA files: pip install 'rnnlab[ucr]' "
+                "(aeon ships them), or data.root=DIR holding NAME/NAME_TRAIN.ts and NAME_TEST.ts"
+            )
+        folder = root / self.name
+        if not (folder / f"{self.name}_TRAIN.ts").is_file():
+            known = sorted(p.name for p in root.iterdir() if (p / f"{p.name}_TRAIN.ts").is_file())
+            raise FileNotFoundError(
+                f"data.name={self.name!r}: no {self.name}_TRAIN.ts under {root}; "
+                f"problems there: {', '.join(known) or '(none)'}"
+            )
+        return {s: read_ts(folder / f"{self.name}_{s.upper()}.ts") for s in ("train", "test")}
