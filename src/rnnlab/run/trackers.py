@@ -37,7 +37,7 @@ EXTRAS = {
 }
 
 # Numbers of metrics.json that are settings, not results (the tracker has them as params).
-SETTINGS = ("seed", "data_seed")
+NOT_RESULTS = ("seed", "data_seed")
 
 
 def final_numbers(metrics: dict[str, Any]) -> dict[str, float]:
@@ -45,7 +45,7 @@ def final_numbers(metrics: dict[str, Any]) -> dict[str, float]:
     ``{"baselines": {"naive_last": x}}`` flattened to ``baselines/naive_last``."""
     numbers: dict[str, float] = {}
     for key, value in metrics.items():
-        if key in SETTINGS:
+        if key in NOT_RESULTS:
             continue
         if isinstance(value, dict):
             numbers.update(final_numbers({f"{key}/{k}": v for k, v in value.items()}))
