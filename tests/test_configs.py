@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from importlib.util import find_spec
+
 import pytest
 from omegaconf import OmegaConf
 
+from rnnlab.errors import ConfigError
 from rnnlab.run.validation import validate_config
 
 from .conftest import CONF_DIR, compose_config
@@ -20,6 +23,10 @@ NEEDS.update(
         "task=selective_copy": ["data=selective_copy"],
     }
 )
+
+# Trackers from optional extras (make install brings mlflow, not wandb): without the package,
+# validation stops with the one line that names the extra.
+EXTRAS = {"logger=mlflow": "mlflow", "logger=wandb": "wandb"}
 
 
 def every_option() -> list[str]:
@@ -46,6 +53,11 @@ def test_every_option_composes_resolves_and_validates(tmp_path, option):
     cfg = compose_config(tmp_path / "run", [option, *NEEDS.get(option, [])])
     plain = OmegaConf.to_container(cfg, resolve=True)  # every interpolation resolves
     assert plain["model"]["_target_"] and plain["data"]["_target_"]
+    extra = EXTRAS.get(option)
+    if extra and find_spec(extra) is None:
+        with pytest.raises(ConfigError, match=rf'pip install -e "\.\[{extra}\]"$'):
+            validate_config(cfg)
+        return
     validate_config(cfg)
 
 

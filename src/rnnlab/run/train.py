@@ -81,6 +81,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     from rnnlab.run.artifacts import tidy_lightning_logging, write_artifacts
     from rnnlab.run.build import build_run
     from rnnlab.run.checkpoints import resume_checkpoint
+    from rnnlab.run.trackers import log_run_files
 
     tidy_lightning_logging()
     output_dir = Path(cfg.paths.output_dir)
@@ -129,6 +130,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     _log_hparams(run.loggers, cfg, metrics)
     if trainer.is_global_zero:
         write_json(output_dir / rundir.METRICS, metrics)
+        log_run_files(run.loggers, metrics, output_dir)  # figures, checkpoints: MLflow, W&B
     return metrics
 
 

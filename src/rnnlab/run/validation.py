@@ -338,6 +338,38 @@ def check_callbacks(cfg: DictConfig) -> None:
         )
 
 
+SERVER_SCHEMES = ("http://", "https://", "databricks")  # MLflow tracking servers
+
+
+def check_trackers(cfg: DictConfig) -> None:
+    """A tracker's package must be installed (one line naming the extra), and MLflow artifacts
+    that would stay on this machine cannot go with a tracking server."""
+    from importlib.util import find_spec
+
+    from rnnlab.run.trackers import EXTRAS
+
+    loggers = _value(cfg, "logger")
+    if not OmegaConf.is_dict(loggers):
+        return  # eval.py's config, or logger=none
+    for name, node in loggers.items():
+        target = node.get("_target_") if OmegaConf.is_dict(node) else None
+        extra, modules = EXTRAS.get(target, (None, ()))
+        for module in modules:
+            if find_spec(module) is None:
+                raise ConfigError(
+                    f'logger={name} needs the {module} package: pip install -e ".[{extra}]"'
+                )
+        uri, location = node.get("tracking_uri"), node.get("artifact_location")
+        here = bool(location) and ("://" not in str(location) or str(location).startswith("file:"))
+        if extra == "mlflow" and str(uri).startswith(SERVER_SCHEMES) and here:
+            raise ConfigError(
+                f"logger.{name}.artifact_location={shown(location)} is invalid with "
+                f"logger.{name}.tracking_uri={shown(uri)}: files in a folder here stay out of "
+                f"the server's reach; add logger.{name}.artifact_location=null (the server "
+                f"keeps them) or give a store it reads (e.g. s3://bucket/path)"
+            )
+
+
 @contextmanager
 def data_errors() -> Iterator[None]:
     """Turn the one-line errors a datamodule raises while loading its data (a missing file
@@ -398,3 +430,4 @@ def validate_config(cfg: DictConfig) -> None:
     check_known_arguments(cfg)
     check_task(cfg)
     check_callbacks(cfg)
+    check_trackers(cfg)
