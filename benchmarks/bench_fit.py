@@ -53,7 +53,7 @@ def _raw_runner(cfg, run):
     opt_factory = instantiate(cfg.model.optimizer)
     sched_cfg = cfg.model.scheduler
     sched_factory = instantiate(sched_cfg) if sched_cfg is not None else None
-    clip = cfg.trainer.get("gradient_clip_val")
+    clip = cfg.model.get("gradient_clip_val")
 
     def make_scheduler(optimizer, total_steps):
         return sched_factory(optimizer, total_steps=total_steps) if sched_factory else None

@@ -1,6 +1,7 @@
 """Where the real fit spends its time beyond the model's own arithmetic (cProfile).
 
-    python benchmarks/profile_fit.py [epochs]
+    python benchmarks/profile_fit.py [epochs] [overrides...]
+    python benchmarks/profile_fit.py 50 model.steps_per_execution=1   # Lightning per batch
 
 Runs one real ``trainer.fit`` (the ``ratio_fit_vs_raw`` setting) under cProfile and reports
 the inclusive time of the entry points that matter as shares of the fit: the work the
@@ -86,6 +87,6 @@ def profile_fit(epochs: int = 50, extra: list[str] | None = None) -> dict[str, f
 
 
 if __name__ == "__main__":
-    shares = profile_fit(int(sys.argv[1]) if len(sys.argv) > 1 else 50)
+    shares = profile_fit(int(sys.argv[1]) if len(sys.argv) > 1 else 50, sys.argv[2:])
     for label, share in shares.items():
         print(f"{share:7.3f}  {label}" if "seconds" in label else f"{100 * share:6.1f} %  {label}")

@@ -34,6 +34,7 @@ RESUMABLE = [
     "backbone=rnn", "model.backbone.hidden_size=8", "model.backbone.num_layers=2",
     "model.backbone.dropout=0.2", "trainer.max_epochs=8", "trainer.accelerator=cpu",
     "callbacks.progress_bar=null", "callbacks.figures=null", "callbacks.epoch_printer=null",
+    "model.steps_per_execution=3",  # several optimizer steps per Lightning training step
 ]  # fmt: skip
 EPOCHS, KILL_AFTER_EPOCHS = 8, 3
 

@@ -18,7 +18,8 @@ class Forecaster(SequenceModel):
     """A backbone and a head on its hidden sequence, trained with MSE on the next value.
 
     Args:
-        backbone, optimizer, scheduler, scheduler_interval: see ``SequenceModel``.
+        backbone, optimizer, scheduler, scheduler_interval: see ``SequenceModel``; further
+            settings of the shared training loop (``loop_settings``) pass through to it.
         head: ``last`` (linear layer on the last hidden state) or ``attention`` (learned
             attention pooling over all hidden states); see ``rnnlab.models.heads``.
 
@@ -35,8 +36,9 @@ class Forecaster(SequenceModel):
         scheduler: Callable[..., Any] | None = None,
         scheduler_interval: str = "step",
         head: str = "last",
+        **loop_settings: Any,
     ) -> None:
-        super().__init__(backbone, optimizer, scheduler, scheduler_interval)
+        super().__init__(backbone, optimizer, scheduler, scheduler_interval, **loop_settings)
         self.save_plain_hyperparameters()
         self.head = HEADS[head](backbone.output_size)
         # model units -> original units for metrics; set from the datamodule in setup().

@@ -22,21 +22,53 @@ for every task (``[B, L, F] -> [B, L, H]``), so every backbone runs every task u
 
 Only plain values go into ``hparams``: modules and partials are excluded, so every
 checkpoint loads with ``torch.load(path, weights_only=True)``.
+
+The training loop runs under manual optimization: one Lightning training step takes
+``steps_per_execution`` optimizer steps on that many consecutive batches of the epoch's
+seeded order (``"epoch"``: all of them), so Lightning's per-step machinery (loops, hooks,
+logging, progress bar) runs once per K optimizer steps. Each optimizer step does what
+Lightning's automatic loop does: forward, zero_grad, backward, gradient clipping
+(``gradient_clip_val``), ``optimizer.step()``, a per-step scheduler step; the final weights
+are bit-for-bit the same for every K on the CPU. ``trainer.global_step`` counts optimizer
+steps; ``on_before_backward``/``on_after_backward``/``on_before_optimizer_step`` fire every
+optimizer step, ``on_train_batch_start``/``on_train_batch_end`` once per K (with the last
+batch of the K and its index).
 """
 
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable
+import warnings
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import lightning as L
+import torch
+from lightning.pytorch.utilities.model_helpers import is_overridden
 from torch import Tensor, nn
 from torch.optim import Optimizer
 from torchmetrics import MetricCollection
 
 CHECKPOINT_KEY = "rnnlab"  # marks our checkpoints and holds the run's plain-dict config
 SCHEDULER_INTERVALS = ("step", "epoch")
+WHOLE_EPOCH = "epoch"  # steps_per_execution: one training step per epoch
+
+# Lightning calls the `dataloader_iter` form of training_step experimental and warns that
+# hooks then see the index of the step's last batch: both are what this loop is built on
+# (tested: the same weights for every steps_per_execution), so these two notes are noise.
+warnings.filterwarnings("ignore", message="You are using the `dataloader_iter` step flavor")
+warnings.filterwarnings("ignore", message="Found `dataloader_iter` argument in the")
+
+
+def steps_per_call(value: int | str) -> int | None:
+    """Optimizer steps per Lightning training step; ``None`` for ``"epoch"`` (all batches)."""
+    if value == WHOLE_EPOCH:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(
+            f"steps_per_execution={value!r}: must be an integer >= 1 or '{WHOLE_EPOCH}'"
+        )
+    return value
 
 
 class SequenceModel(L.LightningModule):
@@ -49,6 +81,10 @@ class SequenceModel(L.LightningModule):
         scheduler: optional partial taking the optimizer; if it accepts ``total_steps`` the
             number of scheduler steps in the run is filled in.
         scheduler_interval: ``step`` (every optimizer step) or ``epoch``.
+        steps_per_execution: optimizer steps (batches) per Lightning training step, or
+            ``"epoch"`` for one training step per epoch (see the module docstring).
+        gradient_clip_val: clip the gradients to this norm before every optimizer step
+            (``None`` or 0: no clipping); ``gradient_clip_algorithm``: ``norm`` or ``value``.
 
     A subclass sets ``task`` (its name in reports) and defines ``forward``, ``loss`` and
     ``make_metrics``; ``step`` and ``metric_inputs`` when its batches or metrics need more.
@@ -65,12 +101,20 @@ class SequenceModel(L.LightningModule):
         optimizer: Callable[..., Optimizer],
         scheduler: Callable[..., Any] | None = None,
         scheduler_interval: str = "step",
+        steps_per_execution: int | str = 1,
+        gradient_clip_val: float | None = None,
+        gradient_clip_algorithm: str = "norm",
     ) -> None:
         super().__init__()
         self.backbone = backbone
         self.optimizer_factory = optimizer
         self.scheduler_factory = scheduler
         self.scheduler_interval = scheduler_interval
+        # Lightning's automatic loop would run its per-batch machinery around every step.
+        self.automatic_optimization = False
+        self.steps_per_call = steps_per_call(steps_per_execution)
+        self.gradient_clip_val = gradient_clip_val
+        self.gradient_clip_algorithm = gradient_clip_algorithm
         self.train_tracker: Any = None
         # The composed run config (plain containers), stored in every checkpoint by train.py.
         self.run_config: dict[str, Any] | None = None
@@ -113,15 +157,57 @@ class SequenceModel(L.LightningModule):
             self.val_metrics = self.make_metrics("val/")
             self.test_metrics = self.make_metrics("test/")
 
-    def training_step(self, batch: Any, batch_idx: int) -> Tensor:
-        loss, output, target = self.step(batch)
-        if self.train_tracker is not None:
-            self.train_tracker.update(output.detach(), target, loss.detach())
-        if self.trainer.is_last_batch:
+    def training_step(self, dataloader_iter: Iterator) -> dict[str, Tensor] | None:
+        """Up to ``steps_per_execution`` optimizer steps on the next batches of the epoch.
+
+        Returns ``loss`` (the last step's) and ``step_losses`` (``[k]``, every step's, for
+        per-step checks such as ``NonFiniteGuard``); nothing is read back to the host.
+        """
+        optimizer = self.optimizers()
+        scheduler = self.lr_schedulers()
+        step_scheduler = scheduler if self.scheduler_interval == "step" else None
+        max_steps = self.trainer.max_steps
+        losses: list[Tensor] = []
+        while self.steps_per_call is None or len(losses) < self.steps_per_call:
+            try:
+                batch, _, _ = next(dataloader_iter)
+            except StopIteration:
+                break
+            loss, output, target = self.step(self._batch_to_device(batch))
+            optimizer.zero_grad()
+            self.manual_backward(loss)
+            if self.gradient_clip_val:
+                self.clip_gradients(optimizer, self.gradient_clip_val, self.gradient_clip_algorithm)
+            optimizer.step()
+            if step_scheduler is not None:
+                self.lr_scheduler_step(step_scheduler, None)
+            loss = loss.detach()
+            losses.append(loss)
+            if self.train_tracker is not None:
+                self.train_tracker.update(output.detach(), target, loss)
+            if 0 <= max_steps <= self.trainer.global_step:
+                break
+        if dataloader_iter.done:  # the epoch's last batch was in this step
+            if scheduler is not None and step_scheduler is None:
+                self.lr_scheduler_step(scheduler, None)
             # Logged once per epoch, from its last step: the callbacks that run at train-epoch
             # end (history, progress lines, NaN guard) then already see this epoch's values.
             self.log_dict(self.train_epoch_metrics(), on_step=False, on_epoch=True, batch_size=1)
-        return loss
+        if not losses:
+            return None
+        return {"loss": losses[-1], "step_losses": torch.stack(losses)}
+
+    def _batch_to_device(self, batch: Any) -> Any:
+        """What Lightning's own loop does to a batch before the step: precision conversion,
+        the batch-transfer hooks (the datamodule's where it defines them), the device."""
+        trainer = self.trainer
+        batch = trainer.precision_plugin.convert_input(batch)
+        dm = trainer.datamodule
+        if dm is not None and is_overridden("on_before_batch_transfer", dm, L.LightningDataModule):
+            batch = dm.on_before_batch_transfer(batch, 0)
+        else:
+            batch = self.on_before_batch_transfer(batch, 0)
+        return trainer.strategy.batch_to_device(batch, dataloader_idx=0)
 
     def train_epoch_metrics(self) -> dict[str, Tensor]:
         """The training epoch's ``train/*`` numbers, summed over processes once per epoch."""

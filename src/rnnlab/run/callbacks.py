@@ -124,14 +124,18 @@ class NonFiniteGuard(L.Callback):
         # the others waiting in the next all-reduce; the epoch-end checks see synced values.
         if not self.check_every_step or trainer.world_size > 1:
             return
-        loss = outputs.get("loss") if isinstance(outputs, dict) else outputs
-        if loss is None or loss.device.type != "cpu":
+        # The shared loop takes several optimizer steps per training step and returns each
+        # one's loss (step_losses); batch_idx is then the index of the last of them.
+        losses = outputs.get("step_losses", outputs.get("loss")) if isinstance(outputs, dict) \
+            else outputs  # fmt: skip
+        if losses is None or losses.device.type != "cpu":
             return
-        import math
-
-        value = float(loss)
-        if not math.isfinite(value):
-            self._stop(trainer, f"train/loss is {value} at step {batch_idx + 1} of epoch "
+        losses = losses.reshape(-1)
+        bad = (~torch.isfinite(losses)).nonzero()
+        if len(bad):
+            first = int(bad[0])
+            step = batch_idx + 1 - (len(losses) - 1 - first)
+            self._stop(trainer, f"train/loss is {float(losses[first])} at step {step} of epoch "
                        f"{trainer.current_epoch + 1}")  # fmt: skip
 
     def on_validation_end(self, trainer, pl_module) -> None:
@@ -172,7 +176,7 @@ class NonFiniteGuard(L.Callback):
         )
         raise NonFiniteLossError(
             f"training stopped: {what}; {kept}; try a lower model.optimizer.lr "
-            "(trainer.gradient_clip_val is the gradient-norm clip)"
+            "(model.gradient_clip_val is the gradient-norm clip)"
         )
 
 
@@ -190,10 +194,17 @@ class SeedEachEpoch(L.Callback):
 
     def __init__(self, seed: int) -> None:
         self.seed = int(seed)
+        self._seeded_epoch: int | None = None
+
+    def on_train_start(self, trainer, pl_module) -> None:
+        self._seeded_epoch = None  # a second fit with this callback reseeds its first epoch too
 
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
-        if batch_idx != 0:
+        # The first training step of each epoch (not batch_idx == 0: when one training step
+        # takes several batches, Lightning reports the index of the step's last batch).
+        if self._seeded_epoch == trainer.current_epoch:
             return
+        self._seeded_epoch = trainer.current_epoch
         import random
 
         import numpy as np

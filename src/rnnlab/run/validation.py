@@ -25,7 +25,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from rnnlab.errors import ConfigError, one_line
 from rnnlab.models.heads import HEADS
-from rnnlab.models.module import SCHEDULER_INTERVALS
+from rnnlab.models.module import SCHEDULER_INTERVALS, WHOLE_EPOCH
 from rnnlab.run.config import backbone_choices
 
 MAX_SEED = 2**32 - 1  # numpy's legacy generator (the sine noise) takes seeds below 2**32
@@ -99,11 +99,25 @@ class Boolean:
 
 
 @dataclass(frozen=True)
+class IntegerOr:
+    """An integer of ``integer``'s range, or the word ``word``."""
+
+    integer: Integer
+    word: str
+
+    def accepts(self, value: Any) -> bool:
+        return value == self.word or self.integer.accepts(value)
+
+    def __str__(self) -> str:
+        return f"{self.integer} or '{self.word}'"
+
+
+@dataclass(frozen=True)
 class Setting:
     """One config key, what values it takes, and what it means (for the message)."""
 
     path: str
-    allowed: Integer | Number | OneOf | Boolean
+    allowed: Integer | Number | OneOf | Boolean | IntegerOr
     meaning: str
     nullable: bool = False
 
@@ -142,13 +156,19 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("model.scheduler.min_lr_ratio", Number(0.0, 1.0), "final lr / initial lr"),
     Setting("model.scheduler_interval", OneOf(SCHEDULER_INTERVALS), "when the lr schedule steps"),
     Setting("model.head", OneOf(tuple(HEADS)), "what reads the hidden sequence"),
+    Setting(
+        "model.steps_per_execution",
+        IntegerOr(Integer(1), WHOLE_EPOCH),
+        "optimizer steps per Lightning training step",
+    ),
+    Setting("model.gradient_clip_val", Number(0.0), "gradient clip", nullable=True),
+    Setting("model.gradient_clip_algorithm", OneOf(("norm", "value")), "how gradients clip"),
     Setting("model.pool", OneOf(("last", "mean")), "which hidden states the classifier reads"),
     Setting("data.fill", OneOf(("error", "interpolate")), "what fills missing values"),
     Setting("forecast.horizon", Integer(1), "steps of the multi-step forecast", nullable=True),
     Setting("callbacks.figures.dpi", Integer(1), "resolution of the figures"),
     Setting("callbacks.figures.max_panels", Integer(0), "units drawn one panel each"),
     Setting("trainer.max_epochs", Integer(1), "epochs to train"),
-    Setting("trainer.gradient_clip_val", Number(0.0), "gradient norm clip", nullable=True),
     Setting("trainer.check_val_every_n_epoch", Integer(1), "epochs between validations"),
     Setting("callbacks.early_stopping.patience", Integer(0), "epochs without improvement"),
 )
@@ -329,6 +349,22 @@ def check_task(cfg: DictConfig) -> None:
         )
 
 
+def check_trainer(cfg: DictConfig) -> None:
+    """Settings of Lightning's automatic loop that the shared (manual) loop replaces."""
+    clip = _value(cfg, "trainer.gradient_clip_val")
+    if clip is not _ABSENT and clip is not None:
+        raise ConfigError(
+            f"trainer.gradient_clip_val={shown(clip)} is invalid: it must be null; the "
+            f"gradient clip is model.gradient_clip_val (e.g. model.gradient_clip_val={shown(clip)})"
+        )
+    accumulate = _value(cfg, "trainer.accumulate_grad_batches")
+    if accumulate is not _ABSENT and accumulate not in (None, 1):
+        raise ConfigError(
+            f"trainer.accumulate_grad_batches={shown(accumulate)} is invalid: the shared loop "
+            "takes one optimizer step per batch; use a larger data.batch_size instead"
+        )
+
+
 def check_callbacks(cfg: DictConfig) -> None:
     """``test_ckpt=best`` needs the checkpoint callback that writes best.ckpt."""
     if _value(cfg, "test_ckpt") == "best" and not _value(cfg, "callbacks.model_checkpoint"):
@@ -429,5 +465,6 @@ def validate_config(cfg: DictConfig) -> None:
     check_backbone(cfg)
     check_known_arguments(cfg)
     check_task(cfg)
+    check_trainer(cfg)
     check_callbacks(cfg)
     check_trackers(cfg)
