@@ -502,10 +502,20 @@ def test_figures_and_predictions_of_each_task_from_an_untrained_model(
     assert len(lines) == 1 + len(dm.sets["test"]) * n_recall
 
 
-def test_a_run_draws_its_task_figures(make_cfg):
+def test_a_run_draws_its_task_figures_and_eval_reproduces_its_numbers(make_cfg, tmp_path):
+    from rnnlab.run.config import compose_config
+    from rnnlab.run.eval import evaluate
+
     cfg = make_cfg(*TASKS["copy"], "trainer.max_epochs=1", "model.backbone.hidden_size=4",
                    "logger=csv", "callbacks.figures.dpi=30")  # fmt: skip
     train(cfg)
     run = Path(cfg.paths.output_dir)
     assert {p.stem for p in (run / "plots").glob("*.png")} == {"loss", "recall", "hidden_states"}
     assert (run / "predictions.csv").read_text().startswith(PREDICTIONS_HEADER["copy"])
+    trained = json.loads((run / "metrics.json").read_text())
+    ckpt = run / "checkpoints" / "last.ckpt"
+    ev = compose_config(tmp_path / "eval", [f"ckpt_path={ckpt}", "accelerator=cpu",
+                                            "figures=false"], "eval")  # fmt: skip
+    tested = evaluate(ev)
+    assert tested["metric"] == "test_ce" and tested["test_ce"] == trained["test_ce"]
+    assert tested["baselines"] == trained["baselines"]
