@@ -9,6 +9,7 @@ file in ``conf/backbone/``; nothing else needs to change.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -147,9 +148,26 @@ class RNN(TorchRecurrent):
 
 
 class LSTM(TorchRecurrent):
-    """``nn.LSTM``: gated cell state for longer memory."""
+    """``nn.LSTM``: gated cell state for longer memory.
+
+    ``forget_bias`` (None: torch's initialisation) sets the forget gate's bias, e.g. 1.0 as
+    recommended by Gers et al. (2000) and Jozefowicz et al. (2015): the cell then starts out
+    keeping most of its state, which long delays (the adding problem) need.
+    """
 
     module_class = nn.LSTM
+
+    def __init__(self, *args: Any, forget_bias: float | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if forget_bias is None:
+            return
+        h = self.hidden_size
+        with torch.no_grad():  # gate order in torch's LSTM weights: input, forget, cell, output
+            for name, param in self.rnn.named_parameters():
+                if name.startswith("bias_ih"):
+                    param[h : 2 * h].fill_(forget_bias)
+                elif name.startswith("bias_hh"):
+                    param[h : 2 * h].zero_()
 
 
 class GRU(TorchRecurrent):
