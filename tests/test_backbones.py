@@ -89,44 +89,47 @@ def test_scratch_is_initialised_like_nn_rnn_not_standard_normal():
     assert radius < 1
 
 
-USER_BACKBONE = """
-from torch import nn
+README = Path(__file__).resolve().parents[1] / "README.md"
 
 
-class TinyConv(nn.Module):
-    def __init__(self, input_size: int = 1, hidden_size: int = 32, kernel_size: int = 5):
-        super().__init__()
-        self.conv = nn.Conv1d(input_size, hidden_size, kernel_size, padding=kernel_size - 1)
-        self.output_size = hidden_size
+def readme_backbone_recipe() -> tuple[dict[str, str], list[str]]:
+    """The README's own-backbone recipe as written there: ``{file name: text}`` for the two
+    files its prose names (in the order of its Python and YAML blocks), and the overrides of
+    its first ``python train.py`` command."""
+    import re
+    import shlex
 
-    def forward(self, x):
-        h = self.conv(x.transpose(1, 2))[..., : x.shape[1]]
-        return h.relu().transpose(1, 2)
-"""
-USER_YAML = """# @package model.backbone
-_target_: my_backbones.TinyConv
-input_size: 1
-hidden_size: 8
-kernel_size: 5
-"""
+    section = README.read_text().split("## Your own backbone", 1)[1].split("\n## ", 1)[0]
+    blocks = dict(re.findall(r"```(python|yaml)\n(.*?)```", section, flags=re.DOTALL))
+    (module_file,) = re.findall(r"write `([\w/.-]+\.py)`", section)
+    (yaml_file,) = re.findall(r"`([\w/.-]+\.yaml)`", section)
+    command = next(line for line in section.splitlines() if line.startswith("python train.py"))
+    files = {module_file: blocks["python"], yaml_file: blocks["yaml"]}
+    return files, shlex.split(command)[2:]
 
 
 def test_a_new_backbone_is_one_class_and_one_yaml(tmp_path, monkeypatch):
-    """The README's recipe: a module and a YAML file, no edit to the project."""
+    """The README's recipe, read from the README: the user's module and config directory
+    outside the package, found through hydra.searchpath; no edit to the project."""
     from rnnlab.run.config import compose_config
     from rnnlab.run.train import train
 
     from .conftest import FAST
 
-    (tmp_path / "my_backbones.py").write_text(USER_BACKBONE)
-    (tmp_path / "conf" / "backbone").mkdir(parents=True)
-    (tmp_path / "conf" / "backbone" / "tinyconv.yaml").write_text(USER_YAML)
+    files, overrides = readme_backbone_recipe()
+    # The user's own directory is the working directory and on the import path (as the
+    # directory of train.py is, or through PYTHONPATH); the relative search path starts there.
+    for name, text in files.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(text)
+    monkeypatch.chdir(tmp_path)
     monkeypatch.syspath_prepend(str(tmp_path))
-    cfg = compose_config(
-        tmp_path / "run",
-        [*FAST, "backbone=tinyconv", f"hydra.searchpath=[file://{tmp_path / 'conf'}]"],
-    )
-    metrics = train(cfg)
-    assert metrics["backbone"] == "tinyconv"
-    assert metrics["n_params"] == 8 * 5 + 8 + 8 + 1  # conv weights + bias, head weights + bias
+    (choice,) = (o.split("=", 1)[1] for o in overrides if o.startswith("backbone="))
+    assert not (BACKBONE_DIR / f"{choice}.yaml").exists()  # not a shipped option
+
+    metrics = train(compose_config(tmp_path / "run", [*FAST, *overrides]))
+    assert metrics["backbone"] == choice
     assert (tmp_path / "run" / "metrics.json").is_file()
+    user = OmegaConf.create(next(t for n, t in files.items() if n.endswith(".yaml")))
+    h, k, f = user.hidden_size, user.kernel_size, user.input_size
+    assert metrics["n_params"] == f * h * k + h + h + 1  # conv weights + bias, head + bias
