@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from rnnlab.data.windows import WindowDataModule, chronological_splits
+from rnnlab.data.windows import WindowDataModule
 
 
 def synthetic_signal(
@@ -75,7 +75,7 @@ class SyntheticDataModule(WindowDataModule):
     def build_series(self) -> None:
         noise = np.random.RandomState(self.seed).normal(0.0, self.noise_std, self.sample_size)
         raw = self._signal() + noise
-        splits = chronological_splits(len(raw), self.seq_len, self.val_fraction, self.test_fraction)
+        splits = self.make_splits(len(raw))
         train = raw[splits["train"].start : splits["train"].stop]
         # Training statistics only: the test segment's level must not leak into the scaling.
         self.loc, self.scale = float(train.mean()), float(train.std(ddof=1))
