@@ -1,27 +1,101 @@
-"""``task=forecast``: predict the next value of a series from a window of past values."""
+"""``task=forecast``: predict the next value(s) of a series from a window of past values.
+
+    python train.py                                         # one step ahead, MSE
+    python train.py model.horizon=50                        # 50 steps at once (direct)
+    python train.py model.horizon=7 model.decoder=seq2seq   # ... through a small GRU decoder
+    python train.py model.loss=gaussian                     # mean and standard deviation
+    python train.py model.loss=quantile model.quantiles=[0.1,0.5,0.9]
+    python train.py data=seasonal model.normalize=window    # series with a trend
+
+The model is ``normalize -> backbone -> head [-> decoder] -> likelihood -> un-normalize``:
+
+* ``normalize``: ``none``; ``window`` (per-window normalisation in the style of RevIN, Kim
+  et al. 2022: each window's observed columns are centred on their own mean and divided by
+  their own standard deviation, and the forecast is mapped back with the target's); or
+  ``difference`` (the window's first differences go in, the forecast is the change from
+  the window's last value). Both let a model trained on one range of values forecast
+  another, e.g. a series with a trend whose test values lie above everything in training.
+* ``head`` reads the backbone's hidden sequence (``rnnlab.models.heads``); with
+  ``decoder=linear`` it emits all ``horizon`` steps at once, with ``decoder=seq2seq`` it
+  summarises the window for a GRU decoder that unrolls the steps.
+* Known-future columns (calendar features) enter at the forecast steps: a linear term on
+  their values (``linear``), or the decoder's inputs (``seq2seq``).
+* ``likelihood`` (``model.loss``): ``mse``, ``gaussian`` or ``quantile``
+  (``rnnlab.models.likelihoods``).
+
+``model(x[, future])`` returns the point forecast ``[B, H·T]``; ``distribution`` returns
+the likelihood's parameters, which training and the metrics use.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
+import torch
 from torch import Tensor, nn
 from torch.optim import Optimizer
-from torchmetrics import MeanAbsoluteError, MeanSquaredError, MetricCollection, R2Score
+from torchmetrics import MetricCollection
 
 from rnnlab.models.epoch_sums import EpochSums
-from rnnlab.models.heads import HEADS
+from rnnlab.models.forecast_metrics import forecast_metrics
+from rnnlab.models.heads import HEADS, Seq2SeqDecoder
+from rnnlab.models.likelihoods import make_likelihood
 from rnnlab.models.module import SequenceModel
+
+DECODERS = ("linear", "seq2seq")
+NORMALIZE = ("none", "window", "difference")
+WINDOW_EPS = 1e-5  # added to a window's variance: a flat window must not divide by zero
+
+
+class WindowNormalizer:
+    """Per-window normalisation of the observed features (the first ``n_observed``).
+
+    ``encode(x)`` returns the normalised window and the ``(shift, scale)`` that map a
+    forecast back, per target and step (``[B, H·T]``; ``scale`` None for ``difference``).
+    """
+
+    def __init__(self, mode: str, n_observed: int, target_features: Sequence[int], horizon: int):
+        self.mode = mode
+        self.n_observed = n_observed
+        self.targets = list(target_features)
+        self.horizon = horizon
+
+    def encode(self, x: Tensor) -> tuple[Tensor, Tensor | None, Tensor | None]:
+        if self.mode == "none":
+            return x, None, None
+        observed, known = x[..., : self.n_observed], x[..., self.n_observed :]
+        if self.mode == "window":
+            level = observed.mean(dim=1, keepdim=True)  # [B, 1, F_obs]
+            spread = (observed.var(dim=1, keepdim=True, unbiased=False) + WINDOW_EPS).sqrt()
+            observed = (observed - level) / spread
+            shift, scale = level[:, 0, self.targets], spread[:, 0, self.targets]  # [B, T]
+        else:  # difference
+            shift, scale = observed[:, -1, self.targets], None
+            steps = observed.diff(dim=1)  # [B, L - 1, F_obs]
+            observed = torch.cat((torch.zeros_like(observed[:, :1]), steps), dim=1)
+        x = torch.cat((observed, known), dim=-1) if known.shape[-1] else observed
+        tile = lambda v: None if v is None else v.repeat(1, self.horizon)  # noqa: E731
+        return x, tile(shift), tile(scale)  # [B, T] -> [B, H·T], step-major
 
 
 class Forecaster(SequenceModel):
-    """A backbone and a head on its hidden sequence, trained with MSE on the next value.
+    """A backbone and a forecasting head, trained on the next ``horizon`` values.
 
     Args:
         backbone, optimizer, scheduler, scheduler_interval: see ``SequenceModel``; further
             settings of the shared training loop (``loop_settings``) pass through to it.
         head: ``last`` (linear layer on the last hidden state) or ``attention`` (learned
             attention pooling over all hidden states); see ``rnnlab.models.heads``.
+        horizon: steps forecast at once (1: the next value only).
+        decoder: ``linear`` (one layer emits every step) or ``seq2seq`` (a GRU decoder).
+        loss: ``mse``, ``gaussian`` or ``quantile`` (``rnnlab.models.likelihoods``).
+        quantiles: the levels of ``loss=quantile``.
+        normalize: ``none``, ``window`` or ``difference`` (see the module docstring).
+        columns: names of the input features, targets and known-future features
+            (``{"inputs": [...], "targets": [...], "known": [...]}``, known features last in
+            ``inputs``); filled in from the data by ``build_model``. None: one series, both
+            input and target.
 
     Metrics (not the loss) are computed in the original units of the series: ``setup``
     reads ``loc``/``scale`` from the datamodule.
@@ -36,41 +110,144 @@ class Forecaster(SequenceModel):
         scheduler: Callable[..., Any] | None = None,
         scheduler_interval: str = "step",
         head: str = "last",
+        horizon: int = 1,
+        decoder: str = "linear",
+        loss: str = "mse",
+        quantiles: Sequence[float] = (0.1, 0.5, 0.9),
+        normalize: str = "none",
+        columns: dict[str, list[str]] | None = None,
         **loop_settings: Any,
     ) -> None:
+        # Plain lists and dicts (not the config's containers): checkpoints must load with
+        # torch.load(weights_only=True), and hparams are read from these very names.
+        quantiles = [float(q) for q in quantiles]
+        columns = {str(k): [str(n) for n in v] for k, v in columns.items()} if columns else None
         super().__init__(backbone, optimizer, scheduler, scheduler_interval, **loop_settings)
         self.save_plain_hyperparameters()
-        self.head = HEADS[head](backbone.output_size)
+        inputs = list((columns or {}).get("inputs") or ["value"])
+        self.target_names = list((columns or {}).get("targets") or inputs[:1])
+        self.known_names = list((columns or {}).get("known") or [])
+        self.horizon = horizon
+        self.n_targets, self.n_known = len(self.target_names), len(self.known_names)
+        self.likelihood = make_likelihood(loss, quantiles)
+        out_per_step = self.n_targets * self.likelihood.n_params
+        hidden = backbone.output_size
+        # The head is built first: with the defaults the parameters (and the random numbers
+        # drawn for them) are those of a plain linear head.
+        if decoder == "seq2seq":
+            self.head = HEADS[head](hidden, hidden)
+            self.decoder = Seq2SeqDecoder(hidden, horizon, self.n_known, out_per_step)
+        else:
+            self.head = HEADS[head](hidden, horizon * out_per_step)
+            self.decoder = None
+            if self.n_known:
+                self.future_head = nn.Linear(horizon * self.n_known, horizon * out_per_step)
+        n_observed = len(inputs) - self.n_known
+        missing = [t for t in self.target_names if t not in inputs[:n_observed]]
+        if normalize != "none" and missing:
+            raise ValueError(
+                f"model.normalize={normalize} needs every target among the observed inputs; "
+                f"{', '.join(missing)} is not (add it to data.inputs)"
+            )
+        positions = [inputs.index(t) for t in self.target_names if t in inputs]
+        self.normalizer = WindowNormalizer(normalize, n_observed, positions, horizon)
         # model units -> original units for metrics; set from the datamodule in setup().
-        self.target_loc, self.target_scale = 0.0, 1.0
-        self.loss_fn = nn.MSELoss()
-        self.train_tracker = EpochSums()  # per-step work kept to a few tensor ops
+        self.target_loc: float | Tensor = 0.0
+        self.target_scale: float | Tensor = 1.0
+        self.simple = self.likelihood.name == "mse" and self.n_targets == 1
+        # Per-step work kept to a few tensor ops; with one target and MSE the loss is the
+        # squared error itself, otherwise the errors are counted in the series' units.
+        self.train_tracker = EpochSums() if self.simple else _PointSums(self)
 
-    def forward(self, x: Tensor) -> Tensor:
-        hidden = self.backbone(x)  # [B, L, F] -> [B, L, H]
-        return self.head(hidden)  # [B, L, H] -> [B, 1]
+    # ---------------------------------------------------------------- the network
+    def distribution(self, x: Tensor, future: Tensor | None = None) -> Tensor:
+        """The likelihood's parameters for windows ``x [B, L, F]`` (and the known-future
+        features ``future [B, H, K]``), in the units of the training data."""
+        if self.n_known and future is None:
+            raise ValueError(
+                f"this forecaster reads known-future features ({', '.join(self.known_names)}): "
+                "call it as model(x, future)"
+            )
+        x, shift, scale = self.normalizer.encode(x)
+        hidden = self.backbone(x)  # [B, L, F] -> [B, L, D]
+        if self.decoder is not None:
+            raw = self.decoder(self.head(hidden), future)  # [B, D] -> [B, H·T·P]
+        else:
+            raw = self.head(hidden)  # [B, L, D] -> [B, H·T·P]
+            if self.n_known:
+                raw = raw + self.future_head(future.flatten(1))  # [B, H, K] -> [B, H·K]
+        params = self.likelihood.params(raw)
+        if shift is None:
+            return params
+        return self.likelihood.affine(params, shift, scale)
+
+    def forward(self, x: Tensor, future: Tensor | None = None) -> Tensor:
+        """The point forecast ``[B, H·T]`` (step-major: step h, target t at h·T + t)."""
+        return self.likelihood.point(self.distribution(x, future))
+
+    def step(self, batch: Any) -> tuple[Tensor, Tensor, Tensor]:
+        """``(loss, parameters, target)`` of a batch ``(x, y[, future])``."""
+        x, y = batch[0], batch[1]
+        output = self.distribution(x, *batch[2:])
+        return self.loss(output, y), output, y
+
+    def predict_step(self, batch: Any, batch_idx: int) -> Tensor:
+        return self(batch[0], *batch[2:])
 
     def loss(self, output: Tensor, target: Tensor) -> Tensor:
-        return self.loss_fn(output, target)
+        return self.likelihood.loss(output, target)
 
+    # ---------------------------------------------------------------- metrics and units
     def make_metrics(self, prefix: str) -> MetricCollection:
-        return MetricCollection(
-            {
-                "mse": MeanSquaredError(),
-                "rmse": MeanSquaredError(squared=False),
-                "mae": MeanAbsoluteError(),
-                "r2": R2Score(),
-            },
-            prefix=prefix,
-        )
+        return forecast_metrics(prefix, self.likelihood, self.target_names)
+
+    def _units(self, like: Tensor) -> tuple[Tensor | float, Tensor | float]:
+        """``(loc, scale)`` broadcastable over ``[B, H·T]``."""
+        loc, scale = self.target_loc, self.target_scale
+        if isinstance(scale, Tensor):  # one per target, tiled over the steps
+            loc = loc.to(like).repeat(self.horizon)
+            scale = scale.to(like).repeat(self.horizon)
+        return loc, scale
 
     def metric_inputs(self, output: Tensor, target: Tensor) -> tuple[Tensor, Tensor]:
-        loc, scale = self.target_loc, self.target_scale
-        return output * scale + loc, target * scale + loc
+        loc, scale = self._units(target)
+        if self.simple:
+            return output * scale + loc, target * scale + loc
+        return self.likelihood.affine(output, loc, scale), target * scale + loc
+
+    def original_units(self, params: Tensor) -> Tensor:
+        """Likelihood parameters in the series' own units."""
+        loc, scale = self._units(params)
+        return self.likelihood.affine(params, loc, scale)
+
+    def val_loss_as_mse(self, value: float) -> float | None:
+        """A validation loss as the MSE in the series' units, where it is one (MSE loss,
+        one target); None otherwise."""
+        if not self.simple:
+            return None
+        return value * self.target_scale**2
 
     def setup(self, stage: str) -> None:
         super().setup(stage)
         dm = getattr(self.trainer, "datamodule", None)
-        self.target_loc = float(getattr(dm, "loc", 0.0))
-        self.target_scale = float(getattr(dm, "scale", 1.0))
-        self.train_tracker.scale = self.target_scale
+        loc, scale = getattr(dm, "loc", 0.0), getattr(dm, "scale", 1.0)
+        if isinstance(scale, Tensor):
+            self.target_loc, self.target_scale = loc.float(), scale.float()
+        else:
+            self.target_loc, self.target_scale = float(loc), float(scale)
+            if self.simple:
+                self.train_tracker.scale = self.target_scale
+
+
+class _PointSums(EpochSums):
+    """Training-epoch sums of the point forecast's errors in the series' units, the loss
+    (whatever it is) kept as its own sum."""
+
+    def __init__(self, model: Forecaster) -> None:
+        super().__init__(scale=1.0, loss_is_mse=False)
+        self.model = model
+
+    @torch.no_grad()
+    def update(self, pred: Tensor, target: Tensor, loss: Tensor) -> None:
+        params, target = self.model.metric_inputs(pred, target)
+        super().update(self.model.likelihood.point(params), target, loss)

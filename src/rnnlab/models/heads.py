@@ -5,6 +5,10 @@
   a softmax over time of a learned score per state (additive attention with one query).
 
 ``model.head=attention`` picks the second; ``HEADS`` is the registry.
+
+A forecaster with ``model.decoder=seq2seq`` puts a ``Seq2SeqDecoder`` after the head: the
+head then summarises the window into the decoder's first state, and a small GRU unrolls one
+step per forecast step, reading the step's position and its known-future features.
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-__all__ = ["HEADS", "AttentionHead", "LastStepHead", "attention_weights"]
+__all__ = ["HEADS", "AttentionHead", "LastStepHead", "Seq2SeqDecoder", "attention_weights"]
 
 
 class LastStepHead(nn.Linear):
@@ -52,6 +56,28 @@ class AttentionHead(nn.Module):
 
 
 HEADS: dict[str, type[nn.Module]] = {"last": LastStepHead, "attention": AttentionHead}
+
+
+class Seq2SeqDecoder(nn.Module):
+    """``H`` forecast steps from a summary of the window: a GRU over the steps whose input is
+    the step's one-hot position and its known-future features, started from
+    ``tanh(summary)``; a linear layer reads ``out_per_step`` numbers off every step.
+    """
+
+    def __init__(self, hidden_size: int, horizon: int, known: int, out_per_step: int) -> None:
+        super().__init__()
+        self.horizon, self.known = horizon, known
+        self.rnn = nn.GRU(horizon + known, hidden_size, batch_first=True)
+        self.out = nn.Linear(hidden_size, out_per_step)
+
+    def forward(self, summary: Tensor, future: Tensor | None = None) -> Tensor:
+        batch = summary.shape[0]
+        steps = torch.eye(self.horizon, device=summary.device, dtype=summary.dtype)
+        inputs = steps.expand(batch, -1, -1)  # [H, H] -> [B, H, H]
+        if self.known:
+            inputs = torch.cat((inputs, future), dim=-1)  # [B, H, H + K]
+        states, _ = self.rnn(inputs, torch.tanh(summary)[None].contiguous())  # [B, H, D]
+        return self.out(states).flatten(1)  # [B, H, out] -> [B, H·out]
 
 
 def attention_weights(model: nn.Module, x: Tensor) -> Tensor:
