@@ -1,4 +1,4 @@
-"""Naive and linear-AR baselines: right targets, fit on training data only, original units."""
+"""Baselines: right targets, fit on training data only, original units, every horizon step."""
 
 from __future__ import annotations
 
@@ -11,7 +11,13 @@ import torch
 
 from rnnlab.data import SineDataModule
 from rnnlab.data.csv import CsvDataModule
-from rnnlab.report.baselines import baseline_metrics, fit_linear_ar, linear_ar_mse, naive_last_mse
+from rnnlab.report.baselines import (
+    baseline_metrics,
+    fit_linear_ar,
+    linear_ar_mse,
+    naive_last_mse,
+    worse_than,
+)
 
 
 def csv_dm(tmp_path: Path, values: list[float], name: str = "s.csv", seq_len: int = 8):
@@ -20,7 +26,7 @@ def csv_dm(tmp_path: Path, values: list[float], name: str = "s.csv", seq_len: in
         writer = csv.writer(f)
         writer.writerow(["v"])
         writer.writerows([v] for v in values)
-    dm = CsvDataModule(path=str(path), column="v", seq_len=seq_len)
+    dm = CsvDataModule(path=str(path), target="v", seq_len=seq_len)
     dm.setup()
     return dm
 
@@ -86,3 +92,50 @@ def test_training_stores_both_baselines(make_cfg):
     dm.setup()
     assert metrics["naive_last_mse"] == pytest.approx(naive_last_mse(dm))
     assert metrics["linear_ar_mse"] == pytest.approx(linear_ar_mse(dm))
+
+
+def test_seasonal_naive_repeats_the_last_observed_cycle():
+    dm = SineDataModule(seed=4, horizon=5, season=3)
+    dm.setup()
+    metrics = baseline_metrics(dm)
+    test = dm.datasets["test"]
+    origin = test.split.target_index
+    # steps 1-3 look back one season from the origin, steps 4-5 repeat that cycle again
+    back = torch.tensor([3, 3, 3, 6, 6])
+    steps = origin[:, None] + torch.arange(5)
+    pred = dm.series[steps - back]
+    expected = torch.mean((pred.double() - test.targets.double()) ** 2).item()
+    assert metrics["seasonal_naive_mse"] == pytest.approx(expected, rel=1e-9)
+    assert list(metrics) == ["naive_last_mse", "seasonal_naive_mse", "linear_ar_mse"]
+
+
+def test_rolled_ar_stays_exact_over_many_steps_on_a_clean_sine():
+    dm = SineDataModule(noise_std=0.0, horizon=40)
+    dm.setup()
+    metrics = baseline_metrics(dm)
+    assert metrics["linear_ar_mse"] < 1e-8 < metrics["naive_last_mse"]
+
+
+def test_baselines_of_several_targets_use_each_targets_own_history(tmp_path):
+    path = tmp_path / "two.csv"
+    wave, other = noisy_wave(300, seed=1), noisy_wave(300, seed=2)
+    path.write_text(
+        "a,b\n" + "\n".join(f"{x},{100 + 10 * y}" for x, y in zip(wave, other, strict=True))
+    )
+    both = CsvDataModule(path=str(path), target=["a", "b"], inputs=["a"], seq_len=6, horizon=2)
+    both.setup()
+    one = {}
+    for name in ("a", "b"):
+        dm = CsvDataModule(path=str(path), target=name, seq_len=6, horizon=2)
+        dm.setup()
+        one[name] = baseline_metrics(dm)
+    # b is not a model input here, yet its baselines read its own past values
+    for key, value in baseline_metrics(both).items():
+        assert value == pytest.approx((one["a"][key] + one["b"][key]) / 2, rel=1e-9)
+
+
+def test_worse_than_names_the_baselines_below_the_model():
+    baselines = {"naive_last": 2.0, "seasonal_naive": None, "linear_ar": 0.5}
+    assert worse_than(1.0, baselines) == ["linear_ar"]
+    assert worse_than(0.1, baselines) == []
+    assert worse_than(float("nan"), baselines) == ["naive_last", "linear_ar"]

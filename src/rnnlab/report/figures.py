@@ -109,12 +109,15 @@ def make_run_figures(
     n_test = len(test)
     if not -n_test <= window < n_test:
         raise ValueError(f"figures window={window}: the test split has {n_test} windows")
-    to_orig = datamodule.to_original_units
-    title = _title(model)
+    from rnnlab.report.forecast import predict_test
 
-    pred = to_orig(_predict(model, test.inputs, getattr(datamodule, "eval_batch_size", 4096)))
-    target = to_orig(test.targets.cpu())
+    title = _title(model)
+    # One step ahead (a direct model's first step), per target, in the series' units; the
+    # central 80 % interval of a probabilistic model as a band.
+    forecasts = predict_test(model, datamodule)
     idx = test.split.target_index
+    observed = datamodule.target_series()  # [N, T]
+    target, pred = observed[idx], forecasts.point[:, 0]  # [n_test, T]
     time = datamodule.time.cpu()
     n = len(time)
     regions = {
@@ -122,22 +125,30 @@ def make_run_figures(
         for name, s in datamodule.splits.items()
     }
     clean = getattr(datamodule, "clean", None)
+    dates = getattr(datamodule, "time_is_date", False)
 
-    figures: dict[str, Any] = {"predictions": plots.new_figure("predictions")}
-    plots.predictions_over_time(
-        figures["predictions"],
-        time,
-        to_orig(datamodule.series.cpu()),
-        regions,
-        time[idx],
-        target[:, 0],
-        pred[:, 0],
-        clean=clean,
-        title=f"{title}: predictions vs actual values",
-    )
+    figures: dict[str, Any] = {}
+    names = datamodule.target_names
+    for t, name in enumerate(names):
+        key = "predictions" if t == 0 else f"predictions_{name}"
+        figures[key] = plots.new_figure("predictions")
+        plots.predictions_over_time(
+            figures[key],
+            time,
+            observed[:, t],
+            regions,
+            time[idx],
+            target[:, t],
+            pred[:, t],
+            clean=clean,
+            bands={c: (lo[:, 0, t], hi[:, 0, t]) for c, (lo, hi) in forecasts.bands.items()},
+            dates=dates,
+            title=f"{title}: predictions vs actual values"
+            + (f" of {name}" if len(names) > 1 else ""),
+        )
     figures["scatter"] = plots.new_figure("scatter")
     plots.actual_vs_predicted(
-        figures["scatter"].subplots(), target, pred, title=f"{title}, test split"
+        figures["scatter"].subplots(), target[:, 0], pred[:, 0], title=f"{title}, test split"
     )
     curves = history_curves(history) if history is not None else {}
     if curves:
@@ -150,15 +161,19 @@ def make_run_figures(
         )
 
     backbone = getattr(model, "backbone", model)
-    x = test.inputs[window]  # [L, 1]
-    states = hidden_states(backbone, x)
+    x = test.inputs[window]  # [L, F]
+    # What the backbone reads: the window after the model's own normalisation, if any.
+    encode = getattr(getattr(model, "normalizer", None), "encode", None)
+    seen = encode(x[None].to(model.device))[0][0].cpu() if encode is not None else x
+    states = hidden_states(backbone, seen)
     units = next(iter(states.values())).shape[1]
     start = test.split.start + (window % n_test)
+    history = observed[start : start + test.seq_len, 0]  # the first target over the window
     figures["hidden_states"] = plots.new_figure("hidden_states")
     plots.hidden_state_evolution(
         figures["hidden_states"],
         states,
-        inputs=to_orig(x[:, 0].cpu()),
+        inputs=history,
         target=float(target[window, 0]),
         unit_labels=unit_labels(backbone, units),
         max_panels=max_panels,
@@ -168,11 +183,11 @@ def make_run_figures(
     if isinstance(getattr(model, "head", None), AttentionHead):
         figures["attention"] = plots.new_figure("attention")
         with torch.no_grad():
-            weights = attention_weights(model, x[None].to(model.device))[0]
+            weights = attention_weights(model, seen[None].to(model.device))[0]
         plots.attention_window(
             figures["attention"],
             time[start : start + test.seq_len + 1],
-            to_orig(x[:, 0].cpu()),
+            history,
             float(target[window, 0]),
             float(pred[window, 0]),
             weights,

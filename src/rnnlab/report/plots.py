@@ -30,6 +30,7 @@ __all__ = [
     "forecast_errors",
     "forecast_paths",
     "hidden_state_evolution",
+    "interval_bands",
     "loss_curves",
     "new_figure",
     "predictions_over_time",
@@ -92,10 +93,13 @@ def predictions_over_time(
     prediction: Any,
     *,
     clean: Any | None = None,
+    bands: Mapping[float, tuple[Any, Any]] | None = None,
+    dates: bool = False,
     title: str = "Test predictions on the true time axis",
 ) -> None:
     """The whole series faintly with its splits shaded (top), and the test predictions where
-    they are (bottom), drawn onto ``fig``.
+    they are (bottom), drawn onto ``fig``; ``bands``: prediction intervals of the test
+    predictions (``interval_bands``); ``dates``: the time axis holds date numbers.
 
     Args:
         time, series: the time axis and the (noisy) series, ``[N]``.
@@ -128,15 +132,25 @@ def predictions_over_time(
         zoom.plot(
             time[inside], _np(clean)[inside], color="0.3", lw=1.0, ls="--", label="clean signal"
         )
+    if bands:
+        interval_bands(zoom, t_test, bands, "tab:red")
+        inside = [((y >= _np(lo)) & (y <= _np(hi))).mean() for _, (lo, hi) in sorted(bands.items())]
+        coverage = ", ".join(f"{c:.0%} interval covers {v:.1%}" for c, v in
+                             zip(sorted(bands), inside, strict=True))  # fmt: skip
     zoom.plot(t_test, y, "o", color="black", ms=3, alpha=0.6, label="actual (test target)")
     zoom.plot(t_test, p, color="tab:red", lw=1.6, label="prediction")
     zoom.set(
         xlabel="time t",
         ylabel="value",
-        title=f"Test split: t = {t_test.min():.1f} … {t_test.max():.1f}  (MSE {mse:.4g})",
+        title=f"Test split: t = {t_test.min():.1f} … {t_test.max():.1f}  (MSE {mse:.4g}"
+        + (f"; {coverage})" if bands else ")"),
     )
     zoom.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="small")
     zoom.margins(x=0.01)
+    if dates:
+        for ax in (top, zoom):
+            ax.xaxis_date()
+        zoom.set_title(f"Test split (MSE {mse:.4g}" + (f"; {coverage})" if bands else ")"))
     fig.suptitle(title)
 
 
@@ -374,26 +388,51 @@ def hidden_state_evolution(
     fig.suptitle(title)
 
 
+def interval_bands(
+    ax: Axes, time: Any, bands: Mapping[float, tuple[Any, Any]], color: Any, label: str = ""
+) -> None:
+    """Central prediction intervals as shaded bands, the widest palest (a fan when the bands
+    span several steps); ``bands`` maps a coverage (0.8) to ``(lower, upper)``."""
+    t = _np(time)
+    for k, (coverage, (lower, upper)) in enumerate(sorted(bands.items(), reverse=True)):
+        alpha = 0.15 + 0.2 * k / max(len(bands) - 1, 1)
+        ax.fill_between(t, _np(lower), _np(upper), color=color, alpha=alpha, lw=0,
+                        label=f"{label}{coverage:.0%} interval")  # fmt: skip
+
+
 def forecast_paths(
     ax: Axes,
     time: Any,
     observed: Any,
     test_start: float,
     paths: Mapping[str, tuple[Any, Any]],
+    *,
+    bands: Mapping[str, Mapping[float, tuple[Any, Any]]] | None = None,
+    ylabel: str = "value",
+    dates: bool = False,
 ) -> None:
-    """The observed series, the test split shaded, and multi-step forecast paths over it.
+    """The observed series around the test split (shaded) and multi-step forecast paths.
 
     ``paths`` maps a label to ``(time, values)``; a label ending in ``beyond the data`` is
-    drawn dashed (nothing to compare it with), the others solid.
+    drawn dashed (nothing to compare it with), the others solid. ``bands`` maps a path's label
+    to its prediction intervals (``interval_bands``), drawn as a fan. The view starts a little
+    before the test split; ``dates``: the time axis holds date numbers.
     """
     time, observed = _np(time), _np(observed)
     ax.plot(time, observed, color="tab:blue", lw=1, label="observed")
     ax.axvspan(test_start, time[-1], color="grey", alpha=0.12, label="test split")
     for k, (label, (t, v)) in enumerate(paths.items()):
         dashed = label.endswith("beyond the data")
-        ax.plot(_np(t), _np(v), color=f"C{k + 2}", lw=2, ls="--" if dashed else "-", label=label)
+        color = f"C{k + 2}"
+        if bands and bands.get(label):
+            interval_bands(ax, t, bands[label], color)
+        ax.plot(_np(t), _np(v), color=color, lw=2, ls="--" if dashed else "-", label=label)
     ax.axvline(time[-1], color="black", lw=0.8)
-    ax.set(xlabel="time", ylabel="value", title="Multi-step forecasts")
+    ends = [float(_np(t)[-1]) for t, _ in paths.values()] + [float(time[-1])]
+    ax.set_xlim(test_start - 0.15 * (time[-1] - test_start), max(ends))
+    ax.set(xlabel="time", ylabel=ylabel, title="Multi-step forecasts")
+    if dates:
+        ax.xaxis_date()
     ax.legend(loc="upper left", fontsize=8)
 
 

@@ -18,27 +18,66 @@ from typing import Any
 
 import torch
 
+# A probabilistic forecaster's test metrics: Lightning's key -> metrics.json key.
+PROBABILISTIC_KEYS = {
+    "test/coverage80": "test_coverage80",  # share of targets inside the central 80 % interval
+    "test/width80": "test_width80",  # mean width of that interval, series units
+    "test/crps": "test_crps",
+    "test/nll": "test_nll",  # Gaussian only
+    "test/std_mean": "test_mean_std",  # Gaussian only: the mean predicted standard deviation
+}
+
 
 def forecast_summary(tested: dict[str, float], dm: Any) -> dict[str, Any]:
-    """``task=forecast``: MSE, RMSE, MAE and R² in the series' units, the noise floor and
-    the ratio to it, and the naive and AR baselines on the same targets."""
-    from rnnlab.report.baselines import baseline_metrics
+    """``task=forecast``: MSE, RMSE, MAE and R² in the series' units (over every step of the
+    model's horizon, and per target when there are several), the noise floor and the ratio
+    to it, the interval metrics of a probabilistic model, and the baselines on the same
+    targets. ``worse_than_baselines`` names every baseline with a lower MSE than the model
+    (a warning line says so too)."""
+    import logging
+
+    from rnnlab.report.baselines import baseline_metrics, worse_than
 
     floor = dm.noise_floor_mse
-    baselines = baseline_metrics(dm)  # naive_last_mse, linear_ar_mse
-    return {
+    baselines = baseline_metrics(dm)  # naive_last_mse, [seasonal_naive_mse,] linear_ar_mse
+    named = {name.removesuffix("_mse"): value for name, value in baselines.items()}
+    mse = tested["test/mse"]
+    summary: dict[str, Any] = {
         "task": "forecast",
         "metric": "test_mse",
         "metric_goal": "min",
-        "test_mse": tested["test/mse"],
+        "test_mse": mse,
         "test_rmse": tested["test/rmse"],
         "test_mae": tested["test/mae"],
         "test_r2": tested["test/r2"],
         "noise_floor_mse": floor,
-        "test_mse_ratio": tested["test/mse"] / floor if floor else None,
+        "test_mse_ratio": mse / floor if floor else None,
+    }
+    table = ["test_mse_ratio", "test_mae", "val_mse"]
+    if dm.horizon > 1:
+        summary["horizon"] = dm.horizon  # test_mse and the baselines average over the steps
+    if dm.n_targets > 1:
+        for name in dm.target_names:
+            for metric in ("mse", "mae"):
+                summary[f"test_{metric}_{name}"] = tested[f"test/{metric}/{name}"]
+            table.append(f"test_mse_{name}")
+    for key, name in PROBABILISTIC_KEYS.items():
+        if key in tested:
+            summary[name] = tested[key]
+            table.append(name)
+    worse = worse_than(mse, named)
+    if worse:
+        logging.getLogger(__name__).warning(
+            "test_mse %.6g is worse than the baselines %s: the model has not learned what "
+            "they know (see docs/forecasting.md)", mse,
+            ", ".join(f"{name} ({named[name]:.6g})" for name in worse),
+        )  # fmt: skip
+    return {
+        **summary,
         **baselines,
-        "baselines": {name.removesuffix("_mse"): value for name, value in baselines.items()},
-        "table": ["test_mse_ratio", "test_mae", "val_mse"],
+        "baselines": named,
+        "worse_than_baselines": worse,
+        "table": table,
     }
 
 
@@ -217,18 +256,6 @@ def write_predictions(model: Any, dm: Any, path: Path) -> None:
             writer.writerows(table[1])
             write_atomic(path, text.getvalue())
         return
-    test = dm.datasets["test"]
-    model.eval()
-    with torch.no_grad():
-        pred = model(test.inputs.to(model.device)).cpu()
-    idx = test.split.target_index
-    target = dm.to_original_units(test.targets.cpu())[:, 0]
-    pred = dm.to_original_units(pred)[:, 0]
-    time_axis = dm.time[idx]
-    text = io.StringIO()
-    writer = csv.writer(text)
-    writer.writerow(["index", "time", "target", "prediction"])
-    writer.writerows(
-        zip(idx.tolist(), time_axis.tolist(), target.tolist(), pred.tolist(), strict=True)
-    )
-    write_atomic(path, text.getvalue())
+    from rnnlab.report.forecast import write_forecast_predictions
+
+    write_forecast_predictions(model, dm, path)

@@ -26,6 +26,8 @@ def write_artifacts(model: Any, dm: Any, cfg: DictConfig, output_dir: Path) -> d
 
     write_predictions(model, dm, output_dir / rundir.PREDICTIONS)
     horizon = (cfg.get("forecast") or {}).get("horizon")
+    if not horizon and getattr(model, "horizon", 1) > 1:  # a direct model: its own horizon
+        horizon = model.horizon
     if not horizon:
         return {}
     from rnnlab.report.forecast import run_forecast

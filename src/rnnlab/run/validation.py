@@ -24,7 +24,9 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from rnnlab.errors import ConfigError, one_line
+from rnnlab.models.forecaster import DECODERS, NORMALIZE
 from rnnlab.models.heads import HEADS
+from rnnlab.models.likelihoods import LIKELIHOODS
 from rnnlab.models.module import SCHEDULER_INTERVALS, WHOLE_EPOCH
 from rnnlab.run.config import backbone_choices
 
@@ -165,6 +167,12 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("model.gradient_clip_algorithm", OneOf(("norm", "value")), "how gradients clip"),
     Setting("model.pool", OneOf(("last", "mean")), "which hidden states the classifier reads"),
     Setting("data.fill", OneOf(("error", "interpolate")), "what fills missing values"),
+    Setting("data.season", Integer(1), "steps per seasonal cycle", nullable=True),
+    Setting("data.horizon", Integer(1), "target steps per window"),
+    Setting("model.horizon", Integer(1), "steps the model forecasts at once"),
+    Setting("model.decoder", OneOf(DECODERS), "how the forecast steps are emitted"),
+    Setting("model.loss", OneOf(tuple(LIKELIHOODS)), "what the forecaster's outputs mean"),
+    Setting("model.normalize", OneOf(NORMALIZE), "per-window normalisation"),
     Setting("forecast.horizon", Integer(1), "steps of the multi-step forecast", nullable=True),
     Setting("callbacks.figures.dpi", Integer(1), "resolution of the figures"),
     Setting("callbacks.figures.max_panels", Integer(0), "units drawn one panel each"),
@@ -457,11 +465,103 @@ def check_known_arguments(cfg: DictConfig) -> None:
                 )
 
 
+# Settings that were renamed: old path -> new path (the old one stops with a one-line error).
+RENAMED = {"data.column": "data.target"}
+
+
+def check_renamed(cfg: DictConfig) -> None:
+    """A renamed setting given by its old name gets its new name, before anything else
+    (the new one would otherwise be reported missing)."""
+    for old, new in RENAMED.items():
+        value = _value(cfg, old)
+        if value is not _ABSENT and value is not None:
+            raise ConfigError(
+                f"{old}={shown(value)} is no longer read: the setting is now {new} "
+                f"(use {new}={shown(value) if isinstance(value, str) else '...'})"
+            )
+
+
+def _names(value: Any) -> list[Any] | None:
+    """A list setting as a plain list; a single string as a one-element list."""
+    if value is _ABSENT or value is None:
+        return None
+    if isinstance(value, str):
+        return [value]
+    return list(OmegaConf.to_container(value)) if OmegaConf.is_config(value) else list(value)
+
+
+def check_forecast(cfg: DictConfig) -> None:
+    """The forecasting settings that involve several keys: the window's horizon is the
+    model's, quantile levels that give the central 80 % interval, calendar features the
+    reader knows, targets the per-window normalisation can map back, and a report horizon
+    a direct model can serve."""
+    from rnnlab.data.csv import CALENDAR
+
+    model_h, data_h = _value(cfg, "model.horizon"), _value(cfg, "data.horizon")
+    if isinstance(model_h, int) and model_h > 1 and data_h is _ABSENT:
+        raise ConfigError(
+            f"model.horizon={model_h} is invalid with data._target_="
+            f"{shown(_value(cfg, 'data._target_'))}: its config passes no horizon to the "
+            "windows (add `horizon: ${oc.select:model.horizon,1}` to the data config)"
+        )
+    if data_h is not _ABSENT and model_h is not _ABSENT and data_h != model_h:
+        raise ConfigError(
+            f"data.horizon={data_h} is invalid with model.horizon={model_h}: the windows must "
+            "hold as many target steps as the model forecasts (leave data.horizon at "
+            "${oc.select:model.horizon,1})"
+        )
+    quantiles = _names(_value(cfg, "model.quantiles"))
+    if quantiles is not None and _value(cfg, "model.loss") == "quantile":
+        ok = all(isinstance(q, (int, float)) and not isinstance(q, bool) and 0 < q < 1
+                 for q in quantiles)  # fmt: skip
+        if not ok or sorted(set(quantiles)) != quantiles or not quantiles:
+            raise ConfigError(
+                f"model.quantiles={quantiles} is invalid: it must be increasing levels in (0, 1), "
+                "e.g. [0.1,0.5,0.9]"
+            )
+        if quantiles[0] > 0.1 or quantiles[-1] < 0.9:
+            raise ConfigError(
+                f"model.quantiles={quantiles} is invalid: the levels must reach 0.1 and 0.9 or "
+                "beyond (every probabilistic run reports the central 80 % interval)"
+            )
+    calendar = _names(_value(cfg, "data.calendar"))
+    for name in calendar or []:
+        if name not in CALENDAR:
+            raise ConfigError(
+                f"data.calendar={calendar} is invalid: {shown(name)} is not one of "
+                f"{', '.join(CALENDAR)}"
+            )
+    if calendar and _value(cfg, "data.time_column") in (None, _ABSENT):
+        raise ConfigError(
+            f"data.calendar={calendar} needs data.time_column: the column of dates the "
+            "calendar features are computed from"
+        )
+    normalize = _value(cfg, "model.normalize")
+    inputs, targets = _names(_value(cfg, "data.inputs")), _names(_value(cfg, "data.target"))
+    if normalize not in (_ABSENT, "none") and inputs is not None and targets is not None:
+        missing = [t for t in targets if t not in inputs]
+        if missing:
+            raise ConfigError(
+                f"model.normalize={normalize} is invalid with data.inputs={inputs}: it maps "
+                f"each forecast back with its target's own window, and {', '.join(missing)} "
+                "is not an input (add it to data.inputs, or model.normalize=none)"
+            )
+    report_h = _value(cfg, "forecast.horizon")
+    direct = isinstance(model_h, int) and model_h > 1
+    if direct and isinstance(report_h, int) and report_h > model_h:
+        raise ConfigError(
+            f"forecast.horizon={report_h} is invalid with model.horizon={model_h}: a direct "
+            f"model forecasts at most {model_h} steps (forecast.horizon <= {model_h}, or null)"
+        )
+
+
 def validate_config(cfg: DictConfig) -> None:
     """All checks, cheapest first; raises ``ConfigError`` on the first bad setting."""
+    check_renamed(cfg)
     check_required(cfg)
     check_settings(cfg)
     check_splits(cfg)
+    check_forecast(cfg)
     check_backbone(cfg)
     check_known_arguments(cfg)
     check_task(cfg)
