@@ -59,7 +59,10 @@ def print_summary(metrics: dict[str, Any]) -> None:
             "naive_last_mse", "linear_ar_mse", "forecast_mse_step1", "forecast_mse_last_step",
             "val_mse", "best_val_mse", "epochs_trained", "best_epoch", "test_ckpt",
             "fit_seconds", "n_params"]  # fmt: skip
-    if metrics.get("task", "forecast") != "forecast":  # the task's own metric and baselines
+    if metrics.get("task", "forecast") == "forecast":  # its further baselines and table keys
+        keys = ("seasonal_naive_mse", *metrics.get("table", []), "worse_than_baselines")
+        rows[8:8] = [k for k in dict.fromkeys(keys) if k in metrics and k not in rows]
+    else:  # the task's own metric and baselines
         name = metrics["metric"].removeprefix("test_")
         rows = [metrics["metric"], *metrics.get("table", []), f"val_{name}", "best_val_loss",
                 *rows[-5:]]  # fmt: skip
