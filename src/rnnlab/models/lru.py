@@ -129,6 +129,9 @@ class LRU(ScanBackbone):
         )
         self.build_stacks()
 
+    def state_numbers(self) -> int:
+        return 2 * self.state_size  # complex
+
     def make_layer(self, index: int) -> nn.Module:
         return LRULayer(self.hidden_size, self.state_size, **self.ring)
 

@@ -28,11 +28,10 @@ __all__ = ["MinGRU", "MinimalLayer", "g", "log_g", "softplus"]
 def g(v: Tensor) -> Tensor:
     """``v + 0.5`` for ``v ≥ 0``, ``σ(v)`` below: positive, continuous, linear for large v.
 
-    Written as ``max(v + 0.5, σ(v))``: the two branches touch at 0 and the line is above
-    the sigmoid for v > 0 and below it for v < 0 (their slopes are 1 and at most 1/4), so
-    the larger one is the right branch; cheaper than ``torch.where`` and its backward.
+    Written as ``σ(min(v, 0)) + relu(v)``, the same function with the same derivative, whose
+    backward costs fewer passes over the tensor than ``torch.where``'s or ``maximum``'s.
     """
-    return torch.maximum(v + 0.5, torch.sigmoid(v))
+    return torch.sigmoid(v.clamp(max=0)) + F.relu(v)
 
 
 def softplus(v: Tensor) -> Tensor:

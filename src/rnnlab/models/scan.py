@@ -20,13 +20,14 @@ each way. ``scan_chunked`` cuts time into chunks of ``chunk`` steps, scans all c
 once from a zero state, carries the state across chunk ends (``T / chunk`` small steps)
 and adds each chunk's incoming state times the running product of ``a``: about
 ``2·sqrt(T)`` kernels instead of ``T``, in linear space, with products of ``|a| ≤ 1`` only
-(no division, so nothing can overflow). ``scan_log`` is the reference parallel form of
-Heinsen 2023: ``log h_t = a*_t + logcumsumexp_s(log b_s − a*_s)``, ``a* = cumsum(log a)``;
-it needs a handful of kernels whatever ``T``, but ``logcumsumexp`` costs several times a
-``cumsum`` on a CPU, and in float32 ``a*_t`` loses absolute precision once it is large
-(thousands of steps), which the other forms do not.
+(no division, so nothing can overflow); its backward is the same scan backwards in time.
+``scan_log`` is the reference parallel form of Heinsen 2023,
+``log h_t = a*_t + logcumsumexp_s(log b_s − a*_s)`` with ``a* = cumsum(log a)``: a handful
+of kernels whatever ``T``, but ``logcumsumexp`` costs several times a ``cumsum`` on a CPU,
+and in float32 ``a*_t`` loses absolute precision once it is large (thousands of steps),
+which the other forms do not.
 
-Which is fastest depends on the device and the length: see ``pick_mode``.
+Which is fastest depends on the device, the length and the work per step: ``pick_mode``.
 """
 
 from __future__ import annotations
@@ -53,26 +54,35 @@ __all__ = [
 MODES = ("auto", "parallel", "sequential")
 SCANS = ("chunked", "log")
 
-# Measured on this project's 2-core CPU (torch 2.13, one thread; docs/cells.md, "auto"): the
-# hand-written step loop was the fastest form at every length from 20 to 4000 steps, because
-# a CPU thread runs one small kernel per step cheaply and every extra full pass over [B, T, H]
-# (which the parallel forms need) costs more than the launches it saves. On a GPU the reverse
-# holds: a kernel launch (~10 µs) dwarfs the work of one step, so a scan with O(sqrt T) or
-# O(1) launches wins from short lengths on. No GPU was available to measure this; the
-# threshold below is an assumption, not a measurement.
-CPU_PARALLEL_FROM: int | None = None  # never on the CPU (measured)
-GPU_PARALLEL_FROM = 16  # assumed, not measured
+# Where the parallel (chunked) form beats the step loop, measured on this project's CPU (torch
+# 2.13, one thread, forward + backward of minGRU and LRU backbones; docs/cells.md, "auto").
+# Both forms do O(B·T·H) work; the step loop does it in T small kernels, the chunked scan in
+# about 2·sqrt(T) larger ones plus two more passes over [B, T, H]. So the scan wins when a step
+# is little work (few batch × state numbers, where the per-kernel overhead dominates) and the
+# sequence is long: 0.3× the step loop's time at batch 1, hidden 32, T = 1000; parity around
+# batch × width 1,000–2,000; 1.03–1.1× at batch 64, hidden 128, at every T.
+CPU_PARALLEL_MIN_LENGTH = 100
+CPU_PARALLEL_MAX_WIDTH = 1024  # batch × real numbers of state per layer
+# On a GPU a kernel launch (~10 µs) dwarfs the work of a step whatever the width, so the scan
+# (O(sqrt T) launches) should win from short lengths on. No GPU was available to measure it:
+# this threshold is an assumption, not a measurement.
+GPU_PARALLEL_MIN_LENGTH = 16
 
 
-def pick_mode(device: torch.device, length: int) -> str:
-    """``"parallel"`` or ``"sequential"``: the faster form for ``length`` steps on ``device``.
+def pick_mode(device: torch.device, length: int, width: int) -> str:
+    """``"parallel"`` or ``"sequential"``: the faster form for ``length`` steps on ``device``
+    when each step updates ``width`` real numbers (batch × state size, × 2 if complex).
 
-    On the CPU the step loop won at every length measured (20 to 4000 steps, hidden 32 and
-    128, batch 64, one and two threads); on an accelerator the parallel scan is assumed to
-    win from ``GPU_PARALLEL_FROM`` steps on (unmeasured: no GPU was available).
+    CPU: parallel from ``CPU_PARALLEL_MIN_LENGTH`` steps when ``width`` is at most
+    ``CPU_PARALLEL_MAX_WIDTH`` (measured, see above); otherwise the step loop, which is
+    also what training at batch 64 gets. Accelerators: parallel from
+    ``GPU_PARALLEL_MIN_LENGTH`` steps (assumed: no GPU was available to measure).
     """
-    start = CPU_PARALLEL_FROM if device.type == "cpu" else GPU_PARALLEL_FROM
-    return "parallel" if start is not None and length >= start else "sequential"
+    if device.type == "cpu":
+        fits = length >= CPU_PARALLEL_MIN_LENGTH and width <= CPU_PARALLEL_MAX_WIDTH
+    else:
+        fits = length >= GPU_PARALLEL_MIN_LENGTH
+    return "parallel" if fits else "sequential"
 
 
 def default_chunk(length: int) -> int:
@@ -155,46 +165,109 @@ def _pad_time(x: Tensor, length: int, value: float) -> Tensor:
     return torch.cat([x, fill], dim=1)
 
 
+def _chunked_pass(a: Tensor, b: Tensor, h0: Tensor, reverse: bool = False) -> Tensor:
+    """``h_i = a_i h_{i∓1} + b_i`` on ``b [B, n, C, H]`` (n chunks of C steps), as a new tensor.
+
+    ``a`` is ``[B, n, C, H]`` or ``[B', 1, 1, H]`` (time-invariant); ``h0`` enters the first
+    step (the last one when ``reverse``). Three stages, none recorded by autograd:
+    every chunk from a zero state (C steps on ``[B, n, H]`` slices), the state entering each
+    chunk (n steps on ``[B, H]``), then one pass adding it, times the running product of
+    ``a``, to every step.
+    """
+    batch, n, c, size = b.shape
+    invariant = a.shape[1] == 1 and a.shape[2] == 1
+    order = list(range(c - 1, -1, -1) if reverse else range(c))
+    loc = torch.empty_like(b)
+    locs, bs = loc.unbind(2), b.unbind(2)
+    if invariant:  # the running product after i steps is a power of a
+        powers = torch.arange(1, c + 1, dtype=a.real.dtype, device=a.device).view(1, 1, c, 1)
+        running = a.pow(powers.flip(2) if reverse else powers)  # [B', 1, C, H]
+        a_steps = [a[:, :, 0]] * c
+    else:
+        running = torch.empty(b.shape, dtype=b.dtype, device=b.device)
+        a_steps = list(a.unbind(2))
+    runs = running.unbind(2)
+    prev = None
+    for i in order:
+        if prev is None:
+            locs[i].copy_(bs[i])
+            if not invariant:
+                runs[i].copy_(a_steps[i])
+        else:
+            torch.addcmul(bs[i], a_steps[i], locs[prev], out=locs[i])
+            if not invariant:
+                torch.mul(a_steps[i], runs[prev], out=runs[i])
+        prev = i
+    last = order[-1]
+    totals = running[:, :, last].expand(batch, n, size).unbind(1)
+    ends = loc[:, :, last].unbind(1)
+    incoming = torch.empty(batch, n, size, dtype=b.dtype, device=b.device)
+    state = h0
+    for k in range(n - 1, -1, -1) if reverse else range(n):
+        incoming[:, k] = state
+        state = torch.addcmul(ends[k], totals[k], state)
+    return loc.addcmul_(running, incoming.unsqueeze(2))  # [B, n, C, H]
+
+
+class _ChunkScan(torch.autograd.Function):
+    """The chunked scan, forward and backward (the adjoint recursion, also chunked)."""
+
+    @staticmethod
+    def forward(ctx, a: Tensor, b: Tensor, h0: Tensor, chunk: int) -> Tensor:
+        batch, length, size = b.shape
+        n = -(-length // chunk)
+        invariant = a.shape[1] == 1
+        # Padding with a = 1, b = 0 leaves the state unchanged over the extra steps.
+        bb = _pad_time(b, n * chunk, 0.0).view(batch, n, chunk, size)  # [B, T', H] -> [B, n, C, H]
+        if invariant:
+            aa = a.view(a.shape[0], 1, 1, size)
+        else:
+            aa = _pad_time(a.expand(batch, length, size), n * chunk, 1.0)
+            aa = aa.view(batch, n, chunk, size)
+        h = _chunked_pass(aa, bb, h0).view(batch, n * chunk, size)[:, :length]
+        ctx.save_for_backward(a, h, h0)
+        ctx.chunk = chunk
+        return h
+
+    @staticmethod
+    def backward(ctx, grad_h: Tensor) -> tuple[Tensor | None, Tensor, Tensor | None, None]:
+        a, h, h0 = ctx.saved_tensors
+        batch, length, size = h.shape
+        chunk = ctx.chunk
+        n = -(-length // chunk)
+        a_conj = a.conj()  # autograd's convention for complex numbers, as in _StepScan
+        grads = _pad_time(grad_h, n * chunk, 0.0).reshape(batch, n, chunk, size)
+        if a.shape[1] == 1:
+            coeff = a_conj.view(a.shape[0], 1, 1, size)
+        else:  # δ_t = g_t + a_{t+1} δ_{t+1}: step t reads the coefficient of step t+1
+            shifted = torch.cat([a_conj.expand(batch, length, size)[:, 1:],
+                                 a_conj.new_zeros(batch, 1, size)], dim=1)  # fmt: skip
+            coeff = _pad_time(shifted, n * chunk, 0.0).view(batch, n, chunk, size)
+        delta = _chunked_pass(coeff, grads, grads.new_zeros(batch, size), reverse=True)
+        delta = delta.view(batch, n * chunk, size)[:, :length]
+        grad_a = grad_h0 = None
+        if ctx.needs_input_grad[0]:
+            grad_a = torch.empty_like(delta)
+            torch.mul(delta[:, 1:], h[:, :-1].conj(), out=grad_a[:, 1:])
+            torch.mul(delta[:, 0], h0.conj(), out=grad_a[:, 0])
+            grad_a = grad_a.sum_to_size(a.shape)
+        if ctx.needs_input_grad[2]:
+            grad_h0 = a_conj[:, 0] * delta[:, 0]
+        return grad_a, delta, grad_h0, None
+
+
 def scan_chunked(
     a: Tensor, b: Tensor, h0: Tensor | None = None, chunk: int | None = None
 ) -> Tensor:
     """Two-level scan in linear space: within every chunk at once, then across chunk ends.
 
     ``chunk`` defaults to about ``sqrt(T)``. Stable for ``|a| ≤ 1``: it multiplies
-    coefficients together but never divides by them.
+    coefficients together but never divides by them. The backward is the same scan run
+    backwards in time over the gradients (hand-written, like ``scan_sequential``'s).
     """
-    batch, length, size = b.shape
     a = a.to(b.dtype)
-    c = chunk or default_chunk(length)
-    n = -(-length // c)
-    # Padding with a = 1, b = 0 leaves the state unchanged over the extra steps.
-    bb = _pad_time(b, n * c, 0.0).view(batch, n, c, size)  # [B, T', H] -> [B, n, C, H]
-    if a.shape[1] == 1:  # time-invariant: the running product is a power of a
-        a_c = a.unsqueeze(1)  # [B', 1, 1, H]
-        powers = torch.arange(1, c + 1, dtype=a.real.dtype, device=a.device).view(1, 1, c, 1)
-        running = a_c.pow(powers)  # [B', 1, C, H]: a^(i+1) after step i of a chunk
-        a_steps: Iterator[Tensor] = itertools.repeat(a_c[:, :, 0], c)
-    else:
-        aa = _pad_time(a.expand(batch, length, size), n * c, 1.0).view(batch, n, c, size)
-        running = torch.cumprod(aa, dim=2)  # [B, n, C, H]
-        a_steps = iter(aa.unbind(2))
-    # 1. Every chunk from a zero state, all chunks at once: C steps on [B, n, H] slices.
-    local, h = [], None
-    for a_i, b_i in zip(a_steps, bb.unbind(2), strict=False):
-        h = b_i if h is None else a_i * h + b_i
-        local.append(h)
-    loc = torch.stack(local, dim=2)  # C × [B, n, H] -> [B, n, C, H]
-    # 2. The state entering each chunk: n steps on [B, H] slices.
-    state = _zero_state(b, h0)
-    totals = running[:, :, -1].expand(batch, n, size)
-    entering = []
-    for total_k, end_k in zip(totals.unbind(1), loc[:, :, -1].unbind(1), strict=True):
-        entering.append(state)
-        state = total_k * state + end_k
-    incoming = torch.stack(entering, dim=1).unsqueeze(2)  # n × [B, H] -> [B, n, 1, H]
-    # 3. Each step adds its chunk's incoming state, decayed by the product so far.
-    h_all = loc + running * incoming  # [B, n, C, H]
-    return h_all.reshape(batch, n * c, size)[:, :length]
+    chunk = chunk or default_chunk(b.shape[1])
+    return _ChunkScan.apply(a, b, _zero_state(b, h0), chunk)
 
 
 def scan_log(log_a: Tensor, log_b: Tensor, h0: Tensor | None = None) -> Tensor:
@@ -268,9 +341,15 @@ class ScanBackbone(nn.Module):
         """Applied to a layer's output before the next layer reads it."""
         return self.dropout(u)
 
+    def state_numbers(self) -> int:
+        """Real numbers of state per sequence and layer (what one step updates)."""
+        return self.hidden_size
+
     def resolved_mode(self, x: Tensor) -> str:
         """``parallel`` or ``sequential`` for this input (``auto`` decided by ``pick_mode``)."""
-        return pick_mode(x.device, x.shape[1]) if self.mode == "auto" else self.mode
+        if self.mode != "auto":
+            return self.mode
+        return pick_mode(x.device, x.shape[1], x.shape[0] * self.state_numbers())
 
     def forward_with_state(self, x: Tensor, h0: Tensor | None = None) -> tuple[Tensor, Tensor]:
         """Outputs ``[B, L, output_size]`` and last states ``[num_layers × directions, B, S]``."""
