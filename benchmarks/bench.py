@@ -26,7 +26,7 @@ from pathlib import Path
 
 from common import ROOT
 
-SECTIONS = ("scratch", "fit", "data", "startup", "train", "sweep", "quality")
+SECTIONS = ("scratch", "fit", "data", "startup", "train", "sweep", "quality", "cells")
 DEFAULT_OUT = ROOT / "benchmarks" / "results" / "latest.json"
 # Sweeps at the default 300 epochs would take most of the budget twice over; the 12-job sweep
 # is timed at this many epochs (what the launcher and the processes cost, and the parallel
@@ -46,7 +46,9 @@ def _progress(section: str) -> None:
     print(f"[bench {time.strftime('%H:%M:%S')}] {section}", file=sys.stderr, flush=True)
 
 
-def run_sections(sections: list[str], quick: bool, full_sweeps: bool, work: Path) -> dict:
+def run_sections(
+    sections: list[str], quick: bool, full_sweeps: bool, work: Path, out: Path = DEFAULT_OUT
+) -> dict:
     """Run the requested sections; return ``{figure name: figure}``."""
     import torch
 
@@ -140,6 +142,11 @@ def run_sections(sections: list[str], quick: bool, full_sweeps: bool, work: Path
             goal = "<= 1.13" if backbone in ("lstm", "gru") else "<= 1.16"
             figs[f"quality[{backbone}]"] = figure(q["mean"], goal, per_seed=q["per_seed"])
         figs["quality_sweep_wall_seconds"] = figure(r["quality_sweep_wall_seconds"], None)
+    if "cells" in sections:  # every backbone's step time against nn.GRU; plot beside `out`
+        _progress("cells")
+        from bench_cells import cells_section
+
+        figs.update(cells_section(quick, out.parent, figure, _progress))
     return figs
 
 
@@ -173,7 +180,7 @@ def main(argv: list[str] | None = None) -> int:
 
     start = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="rnnlab-bench-") as tmp:
-        figs = run_sections(sections, args.quick, args.full_sweeps, Path(tmp))
+        figs = run_sections(sections, args.quick, args.full_sweeps, Path(tmp), args.out)
     result = {
         "meta": {
             "date_utc": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
