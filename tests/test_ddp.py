@@ -129,6 +129,8 @@ def test_torchrun_needs_one_run_dir_for_all_ranks(make_cfg, rank_env, monkeypatc
         DDPProcesses().on_run_start(config=cfg)
     assert info.value.code == 2 and "hydra.run.dir=<dir>" in capsys.readouterr().err
     DDPProcesses().on_run_start(config=make_cfg("trainer=ddp_cpu", "hydra.run.dir=/shared"))
+    with pytest.raises(SystemExit):  # every rank would run the whole sweep
+        DDPProcesses().on_multirun_start(config=cfg)
 
 
 @pytest.mark.slow
