@@ -358,3 +358,43 @@ def test_a_direct_probabilistic_run_reports_intervals_and_baselines(make_cfg, ca
         header = next(csv.reader(f))
     assert header == ["index", "time", "target", "prediction", "lower80", "upper80"]
     assert (run_dir / "plots" / "forecast.png").is_file()
+
+
+BAD_FORECAST_SETTINGS = [
+    (["model.horizon=3", "data.horizon=1"], "data.horizon=1 is invalid with model.horizon=3"),
+    (["model.loss=laplace"], "model.loss='laplace' is invalid: it must be one of mse"),
+    (["model.loss=quantile", "model.quantiles=[0.2,0.5,0.8]"], "must reach 0.1 and 0.9"),
+    (["model.loss=quantile", "model.quantiles=[0.5,0.1,0.9]"], "must be increasing levels"),
+    (["model.horizon=5", "forecast.horizon=10"], "a direct model forecasts at most 5 steps"),
+    (["model.normalize=sideways"], "model.normalize='sideways' is invalid"),
+    (
+        [
+            "data=csv",
+            "data.path=x.csv",
+            "data.target=a",
+            "data.inputs=[b]",
+            "model.normalize=window",
+        ],
+        "a is not an input",
+    ),
+    (
+        [
+            "data=csv",
+            "data.path=x.csv",
+            "data.target=a",
+            "data.time_column=t",
+            "data.calendar=[weekday]",
+        ],
+        "'weekday' is not one of hour, day_of_week, day_of_year, month",
+    ),
+]
+
+
+@pytest.mark.parametrize(("overrides", "fragment"), BAD_FORECAST_SETTINGS)
+def test_bad_forecast_settings_get_one_line(make_cfg, overrides, fragment):
+    from rnnlab.errors import ConfigError
+    from rnnlab.run.validation import validate_config
+
+    with pytest.raises(ConfigError) as info:
+        validate_config(make_cfg(*overrides))
+    assert fragment in str(info.value) and "\n" not in str(info.value)

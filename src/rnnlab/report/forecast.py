@@ -401,7 +401,7 @@ def forecast_figure(
                 f"{horizon}-step {method} forecast from the first test window": band(forecasts),
                 f"{horizon}-step forecast beyond the data": band(beyond),
             },
-            ylabel=name if len(names) > 1 else "value",
+            ylabel=name,
             dates=getattr(dm, "time_is_date", False),
         )
     labels = {"direct": "model (direct)", "recursive": "model (rolled forward)",

@@ -438,11 +438,13 @@ def forecast_paths(
 
 def forecast_errors(ax: Axes, curves: Mapping[str, Any], *, start_points: int) -> None:
     """Test MSE per horizon step, one line per method (``label -> [horizon]``)."""
+    markers = "osD^v<>"
     for k, (label, mse) in enumerate(curves.items()):
         values = _np(mse)
         steps = np.arange(1, len(values) + 1)
-        style = "o-" if k == 0 else "s--"
-        ax.plot(steps, values, style, ms=3, color="grey" if k else None, label=label)
+        # the first curve (the model) solid, every baseline dashed in its own colour
+        style = f"{markers[k % len(markers)]}{'-' if k == 0 else '--'}"
+        ax.plot(steps, values, style, ms=3, lw=2 if k == 0 else 1.2, color=f"C{k}", label=label)
     ax.set(
         xlabel="steps ahead",
         ylabel="test MSE (original units)",
