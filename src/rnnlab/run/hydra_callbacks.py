@@ -24,6 +24,7 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
 from rnnlab import rundir
+from rnnlab.run.ddp import process_rank
 
 log = logging.getLogger(__name__)
 
@@ -50,11 +51,6 @@ def threads_per_job(launcher: DictConfig | None) -> int | None:
     return int(cpus) if cpus else None
 
 
-def _rank() -> int:
-    """This process's rank among the processes of one multi-process (DDP) run."""
-    return int(os.environ.get("RANK", os.environ.get("LOCAL_RANK", "0")) or 0)
-
-
 def _refuse(message: str) -> None:
     print(f"error: {message}", file=sys.stderr, flush=True)
     sys.exit(2)
@@ -70,7 +66,7 @@ class KeepEarlierResults(Callback):
     """
 
     def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
-        if _rank() > 0:  # the other processes of a multi-process run share rank 0's dir
+        if process_rank() > 0:  # the other processes of a multi-process run share rank 0's dir
             return
         run_dir = Path(config.hydra.run.dir)
         found = rundir.earlier_results(run_dir)
