@@ -68,9 +68,47 @@ def build_model(cfg: DictConfig, datamodule: Any = None) -> SequenceModel:
     ``datamodule``, sized to its data first (``apply_model_settings``)."""
     if datamodule is not None:
         apply_model_settings(cfg, datamodule)
-    model = instantiate(cfg.model)
+    if cfg.model.get("param_budget") is not None:
+        fit_param_budget(cfg)
+    model = instantiate(_model_node(cfg))
     model.run_config = plain_config(cfg)
     return model
+
+
+def _model_node(cfg: DictConfig, hidden_size: int | None = None) -> DictConfig:
+    """``cfg.model`` without ``param_budget`` (read here, not a LightningModule argument)."""
+    from omegaconf import OmegaConf
+
+    if "param_budget" not in cfg.model:
+        return cfg.model
+    node = OmegaConf.to_container(cfg.model, resolve=True)  # resolved against the whole cfg
+    del node["param_budget"]
+    if hidden_size is not None:
+        node["backbone"]["hidden_size"] = hidden_size
+    return OmegaConf.create(node)
+
+
+def fit_param_budget(cfg: DictConfig) -> int:
+    """Set ``cfg.model.backbone.hidden_size`` so that the whole model's parameter count is
+    the closest to ``model.param_budget`` (``rnnlab.models.sizing``); the checkpoint, the
+    logged settings and ``metrics.json`` then record the size used. Returns it."""
+    import logging
+
+    from rnnlab.errors import ConfigError, one_line
+    from rnnlab.models.sizing import fit_hidden_size
+
+    budget = int(cfg.model.param_budget)
+    try:
+        hidden, n_params = fit_hidden_size(lambda h: instantiate(_model_node(cfg, h)), budget)
+    except ValueError as exc:
+        raise ConfigError(
+            f"model.param_budget={budget} is invalid: {one_line(exc, typed=False)}"
+        ) from None
+    cfg.model.backbone.hidden_size = hidden
+    logging.getLogger(__name__).info(
+        "model.param_budget=%d: hidden_size=%d gives %d parameters", budget, hidden, n_params
+    )
+    return hidden
 
 
 def build_run(cfg: DictConfig) -> Run:

@@ -122,6 +122,8 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         "best_epoch": _ckpt_epoch(best_path),
         "stopped_early": bool(trainer.should_stop and trainer.current_epoch < trainer.max_epochs),
         "n_params": model.n_params,
+        "hidden_size": OmegaConf.select(cfg, "model.backbone.hidden_size", default=None),
+        "param_budget": OmegaConf.select(cfg, "model.param_budget", default=None),
         "fit_seconds": round(fit_seconds, 3),
         "ckpt_path": test_path or None,
         "best_ckpt_path": best_path or None,

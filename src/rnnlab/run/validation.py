@@ -28,6 +28,7 @@ from rnnlab.models.forecaster import DECODERS, NORMALIZE
 from rnnlab.models.heads import HEADS
 from rnnlab.models.likelihoods import LIKELIHOODS
 from rnnlab.models.module import SCHEDULER_INTERVALS, WHOLE_EPOCH
+from rnnlab.models.scan import MODES, SCANS
 from rnnlab.run.config import backbone_choices
 
 MAX_SEED = 2**32 - 1  # numpy's legacy generator (the sine noise) takes seeds below 2**32
@@ -152,6 +153,14 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("model.backbone.num_layers", Integer(1), "stacked recurrent layers"),
     Setting("model.backbone.dropout", Number(0.0, 1.0, high_open=True), "dropout between layers"),
     Setting("model.backbone.bidirectional", Boolean(), "also read windows backwards"),
+    Setting("model.backbone.mode", OneOf(MODES), "how a scan-trained cell runs over time"),
+    Setting("model.backbone.scan", OneOf(SCANS), "the parallel scan of minGRU/minLSTM"),
+    Setting("model.backbone.chunk", Integer(1), "chunk length of the chunked scan", nullable=True),
+    Setting("model.backbone.state_size", Integer(1), "LRU complex state units", nullable=True),
+    Setting("model.backbone.r_min", Number(0.0, 1.0, high_open=True), "LRU ring: smallest |λ|"),
+    Setting("model.backbone.r_max", Number(0.0, 1.0, high_open=True), "LRU ring: largest |λ|"),
+    Setting("model.backbone.max_phase", Number(0.0), "LRU: largest initial phase of λ"),
+    Setting("model.param_budget", Integer(1), "parameters the model is sized to", nullable=True),
     Setting("model.optimizer.lr", Number(0.0, low_open=True), "learning rate"),
     Setting("model.optimizer.weight_decay", Number(0.0), "weight decay"),
     Setting("model.scheduler.warmup_steps", Integer(0), "linear warm-up steps"),
@@ -165,6 +174,7 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting("model.gradient_clip_val", Number(0.0), "gradient clip", nullable=True),
     Setting("model.gradient_clip_algorithm", OneOf(("norm", "value")), "how gradients clip"),
+    Setting("model.highway", Integer(1), "steps the linear AR highway reads", nullable=True),
     Setting("model.pool", OneOf(("last", "mean")), "which hidden states the classifier reads"),
     Setting("data.fill", OneOf(("error", "interpolate")), "what fills missing values"),
     Setting("data.season", Integer(1), "steps per seasonal cycle", nullable=True),
@@ -442,6 +452,27 @@ def accepted_arguments(cls: type) -> set[str] | None:
     return None
 
 
+# Keys that rnnlab.run.build reads itself instead of passing them to the class.
+BUILD_ONLY = {"model": ("param_budget",)}
+
+
+def check_scan_cells(cfg: DictConfig) -> None:
+    """The LRU's ring must be a ring, and ``model.param_budget`` needs a ``hidden_size``."""
+    r_min, r_max = _value(cfg, "model.backbone.r_min"), _value(cfg, "model.backbone.r_max")
+    if r_min is not _ABSENT and r_max is not _ABSENT and r_min > r_max:
+        raise ConfigError(
+            f"model.backbone.r_min={r_min} with model.backbone.r_max={r_max} is invalid: "
+            "the ring needs r_min <= r_max"
+        )
+    budget = _value(cfg, "model.param_budget")
+    if budget not in (None, _ABSENT) and _value(cfg, "model.backbone.hidden_size") is _ABSENT:
+        raise ConfigError(
+            f"model.param_budget={budget} is invalid with model.backbone._target_="
+            f"{shown(_value(cfg, 'model.backbone._target_'))}: it sizes the model through "
+            "the backbone's hidden_size, which this backbone does not take"
+        )
+
+
 def check_known_arguments(cfg: DictConfig) -> None:
     """Keys added with ``+`` (Hydra lets them through) must be arguments of the class."""
     from hydra.utils import get_object
@@ -458,6 +489,8 @@ def check_known_arguments(cfg: DictConfig) -> None:
             continue
         node = OmegaConf.select(cfg, node_path)
         for key in node:
+            if key in BUILD_ONLY.get(node_path, ()):
+                continue
             if not str(key).startswith("_") and key not in accepted:
                 raise ConfigError(
                     f"{node_path}.{key} is invalid: {target} takes no setting {key!r}; it takes "
@@ -564,6 +597,7 @@ def validate_config(cfg: DictConfig) -> None:
     check_forecast(cfg)
     check_backbone(cfg)
     check_known_arguments(cfg)
+    check_scan_cells(cfg)
     check_task(cfg)
     check_trainer(cfg)
     check_callbacks(cfg)

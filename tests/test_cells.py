@@ -1,0 +1,281 @@
+"""minGRU, minLSTM and the LRU: parallel and sequential forms agree, and equal-size fitting."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from torch import nn
+
+from rnnlab.errors import ConfigError
+from rnnlab.models.lru import LRU
+from rnnlab.models.mingru import MinGRU, g, log_g
+from rnnlab.models.minlstm import MinLSTM
+from rnnlab.models.scan import (
+    pick_mode,
+    scan_chunked,
+    scan_log,
+    scan_reference,
+    scan_sequential,
+)
+from rnnlab.models.sizing import count_parameters, fit_hidden_size
+
+TOL = 1e-10  # float64, max abs difference
+CELLS = {
+    "mingru-chunked": lambda **kw: MinGRU(scan="chunked", **kw),
+    "mingru-log": lambda **kw: MinGRU(scan="log", **kw),
+    "minlstm-chunked": lambda **kw: MinLSTM(scan="chunked", **kw),
+    "minlstm-log": lambda **kw: MinLSTM(scan="log", **kw),
+    "lru": lambda **kw: LRU(**kw),
+}
+
+
+def initial_state(net: nn.Module, batch: int, generator: torch.Generator) -> torch.Tensor:
+    """A random state per layer and direction, complex for the LRU."""
+    layers = net.num_layers * net.directions
+    size = getattr(net, "state_size", net.hidden_size)
+    h0 = torch.randn(layers, batch, size, dtype=torch.float64, generator=generator)
+    if isinstance(net, LRU):
+        h0 = torch.complex(h0, torch.randn(h0.shape, dtype=torch.float64, generator=generator))
+    return h0.requires_grad_()
+
+
+def run_mode(net: nn.Module, mode: str, x: torch.Tensor, h0: torch.Tensor | None) -> list:
+    """Outputs, final states, and gradients of a loss that reads both."""
+    net.mode = mode
+    out, h_n = net.forward_with_state(x, h0)
+    loss = out.sin().sum() + h_n.abs().pow(2).sum()
+    inputs = [x, *net.parameters()] + ([h0] if h0 is not None else [])
+    return [out, h_n, *torch.autograd.grad(loss, inputs)]
+
+
+def max_difference(first: list, second: list) -> float:
+    return max((a - b).abs().max().item() for a, b in zip(first, second, strict=True))
+
+
+@pytest.mark.parametrize("cell", sorted(CELLS))
+@pytest.mark.parametrize(
+    ("length", "batch", "layers", "bidirectional", "given_state"),
+    [
+        (1, 1, 1, False, False),
+        (7, 3, 2, False, True),
+        (50, 2, 1, True, True),
+        (129, 4, 3, False, True),
+    ],
+)
+def test_parallel_and_sequential_agree_in_float64(
+    cell, length, batch, layers, bidirectional, given_state
+):
+    gen = torch.Generator().manual_seed(length)
+    torch.manual_seed(length)
+    net = CELLS[cell](input_size=3, hidden_size=5, num_layers=layers, bidirectional=bidirectional)
+    net = net.double()
+    x = torch.randn(batch, length, 3, dtype=torch.float64, generator=gen, requires_grad=True)
+    h0 = initial_state(net, batch, gen) if given_state else None
+    parallel = run_mode(net, "parallel", x, h0)
+    sequential = run_mode(net, "sequential", x, h0)
+    assert max_difference(parallel, sequential) <= TOL
+    assert parallel[0].shape == (batch, length, 5 * (2 if bidirectional else 1))
+    assert sum(t.abs().sum().item() for t in parallel[2:]) > 0  # gradients flow
+
+
+@pytest.mark.parametrize("complex_", [False, True])
+@pytest.mark.parametrize("invariant", [False, True])
+@pytest.mark.parametrize("chunk", [1, 3, 4, 64])
+def test_every_scan_matches_the_textbook_loop(complex_, invariant, chunk):
+    gen = torch.Generator().manual_seed(chunk)
+    dtype = torch.complex128 if complex_ else torch.float64
+    shape_a = (1, 1, 4) if invariant else (2, 10, 4)
+    a = (0.98 * torch.rand(shape_a, dtype=torch.float64, generator=gen)).to(dtype)
+    b = torch.rand(2, 10, 4, dtype=torch.float64, generator=gen).to(dtype) + 0.1
+    h0 = torch.randn(2, 4, dtype=torch.float64, generator=gen).to(dtype)
+    tensors = [t.requires_grad_() for t in (a, b, h0)]
+    forms = {
+        "reference": lambda: scan_reference(a, b, h0),
+        "sequential": lambda: scan_sequential(a, b, h0),
+        "chunked": lambda: scan_chunked(a, b, h0, chunk=chunk),
+    }
+    if not complex_:  # the log-space scan needs b > 0: real inputs only
+        forms["log"] = lambda: scan_log(torch.log(a), torch.log(b), h0)
+    results = {}
+    for name, form in forms.items():
+        h = form()
+        loss = (h * torch.linspace(0.5, 2.0, 10, dtype=torch.float64).view(1, 10, 1)).abs().sum()
+        results[name] = [h, *torch.autograd.grad(loss, tensors)]
+    for name, result in results.items():
+        assert max_difference(result, results["reference"]) <= TOL, name
+
+
+def test_hand_written_backward_passes_gradcheck():
+    gen = torch.Generator().manual_seed(0)
+    for dtype, shape_a in [(torch.float64, (2, 6, 3)), (torch.complex128, (1, 1, 3))]:
+        a = (0.9 * torch.rand(shape_a, dtype=torch.float64, generator=gen)).to(dtype)
+        b = torch.randn(2, 6, 3, dtype=torch.float64, generator=gen).to(dtype)
+        h0 = torch.randn(2, 3, dtype=torch.float64, generator=gen).to(dtype)
+        args = tuple(t.requires_grad_() for t in (a, b, h0))
+        assert torch.autograd.gradcheck(scan_sequential, args)
+        assert torch.autograd.gradcheck(lambda *t: scan_chunked(*t, chunk=4), args)
+
+
+@pytest.mark.parametrize("cell", sorted(CELLS))
+@pytest.mark.parametrize("mode", ["parallel", "sequential"])
+def test_a_sequence_continues_from_its_final_state(cell, mode):
+    torch.manual_seed(1)
+    net = CELLS[cell](input_size=2, hidden_size=4, num_layers=2, mode=mode).double()
+    x = torch.randn(3, 20, 2, dtype=torch.float64)
+    whole, h_whole = net.forward_with_state(x)
+    first, h_first = net.forward_with_state(x[:, :13])
+    rest, h_rest = net.forward_with_state(x[:, 13:], h_first)
+    assert max_difference([torch.cat([first, rest], 1), h_rest], [whole, h_whole]) <= TOL
+
+
+@pytest.mark.parametrize("cell", sorted(CELLS))
+def test_4096_steps_stay_finite_in_both_modes(cell):
+    torch.manual_seed(2)
+    net = CELLS[cell](input_size=1, hidden_size=4)
+    x = 3 * torch.randn(2, 4096, 1, requires_grad=True)  # float32, as trained
+    outs = {}
+    for mode in ("parallel", "sequential"):
+        net.mode = mode
+        out = net(x)
+        (grad,) = torch.autograd.grad(out[:, -1].sum() + out.mean(), x)
+        assert torch.isfinite(out).all() and torch.isfinite(grad).all(), mode
+        outs[mode] = out
+    # float32 over 4096 steps: the two forms still agree closely.
+    torch.testing.assert_close(outs["parallel"], outs["sequential"], atol=1e-3, rtol=1e-3)
+
+
+def test_auto_mode_follows_pick_mode():
+    for net, numbers in ((MinGRU(1, 4), 4), (LRU(1, 4, state_size=6), 12)):
+        for batch, length in ((1, 20), (2, 1000), (200, 1000), (1, 5000)):
+            x = torch.zeros(batch, length, 1)
+            assert net.resolved_mode(x) == pick_mode(x.device, length, batch * numbers)
+    cpu = torch.device("cpu")
+    assert pick_mode(cpu, 1000, 64 * 128) == "sequential"  # training sizes: the step loop
+    assert pick_mode(cpu, 1000, 32) == "parallel"  # one narrow sequence: the scan
+    assert pick_mode(cpu, 20, 32) == "sequential"
+    assert pick_mode(torch.device("cuda"), 1000, 64 * 128) == "parallel"  # assumed for GPUs
+    net = MinGRU(1, 4, mode="sequential")
+    assert net.resolved_mode(torch.zeros(1, 5000, 1)) == "sequential"
+
+
+def test_g_is_the_papers_piecewise_function_and_log_g_its_log():
+    v = torch.linspace(-40, 40, 8001, dtype=torch.float64)
+    expected = torch.where(v >= 0, v + 0.5, torch.sigmoid(v))
+    torch.testing.assert_close(g(v), expected, atol=0, rtol=1e-15)
+    torch.testing.assert_close(log_g(v), torch.log(expected), atol=1e-12, rtol=1e-12)
+
+
+def test_parameter_counts_follow_the_equations():
+    f, h = 3, 7
+    assert count_parameters(lambda k: MinGRU(f, k), h) == 2 * (f * h + h)
+    assert count_parameters(lambda k: MinLSTM(f, k), h) == 3 * (f * h + h)
+    assert count_parameters(lambda k: MinGRU(f, k, num_layers=2), h) == 2 * (f * h + h) + 2 * (
+        h * h + h
+    )
+    n = 5  # LRU: encoder, then ν, θ, γ (N each), B and C (2 N H each), D (H)
+    lru = count_parameters(lambda k: LRU(f, k, state_size=n), h)
+    assert lru == (f * h + h) + 3 * n + 4 * n * h + h
+
+
+def test_lru_starts_on_its_ring_with_the_normalisation():
+    torch.manual_seed(3)
+    layer = LRU(1, 8, state_size=4096, r_min=0.5, r_max=0.8, max_phase=1.0).stacks[0][0]
+    lam = torch.exp(layer.log_lambda().detach())
+    radius, phase = lam.abs(), lam.angle()
+    assert radius.min() >= 0.5 - 1e-6 and radius.max() <= 0.8 + 1e-6
+    assert phase.min() >= 0 and phase.max() <= 1.0 + 1e-6
+    # |λ|² is uniform on [r_min², r_max²]: its mean is the midpoint.
+    assert (radius**2).mean().item() == pytest.approx((0.25 + 0.64) / 2, abs=0.01)
+    gamma = torch.exp(layer.gamma_log.detach())
+    torch.testing.assert_close(gamma, torch.sqrt(1 - radius**2), atol=1e-5, rtol=1e-5)
+
+
+def test_fit_hidden_size_takes_the_closest_count():
+    def build(hidden: int) -> nn.Module:  # 3h² + 10 parameters
+        return nn.ModuleDict({"a": nn.Linear(hidden, 3 * hidden, bias=False), "b": nn.Linear(1, 5)})
+
+    for budget in (1, 13, 100, 1000, 12345):
+        hidden, n_params = fit_hidden_size(build, budget)
+        assert n_params == 3 * hidden**2 + 10
+        candidates = [k for k in (hidden - 1, hidden + 1) if k >= 1]
+        assert all(abs(3 * k**2 + 10 - budget) >= abs(n_params - budget) for k in candidates)
+    with pytest.raises(ValueError, match="does the model use hidden_size"):
+        fit_hidden_size(lambda hidden: nn.Linear(2, 2), 1000)
+
+
+def test_param_budget_sizes_every_model_and_keeps_its_initialisation(make_cfg):
+    from rnnlab.run.build import build_model
+
+    for backbone in ("gru", "lru"):
+        torch.manual_seed(0)
+        cfg = make_cfg(f"backbone={backbone}", "model.param_budget=3000")
+        model = build_model(cfg)
+        hidden = cfg.model.backbone.hidden_size
+        assert model.backbone.hidden_size == hidden and model.run_config["model"]
+        neighbours = []
+        for other in (hidden - 1, hidden + 1):
+            other_cfg = make_cfg(f"backbone={backbone}", f"model.backbone.hidden_size={other}")
+            neighbours.append(build_model(other_cfg).n_params)
+        assert all(abs(n - 3000) >= abs(model.n_params - 3000) for n in neighbours)
+        # The search consumed no random numbers: the same weights as asking for that size.
+        torch.manual_seed(0)
+        direct = build_model(
+            make_cfg(f"backbone={backbone}", f"model.backbone.hidden_size={hidden}")
+        )
+        for p, q in zip(model.parameters(), direct.parameters(), strict=True):
+            assert torch.equal(p, q)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (["model.param_budget=0"], "model.param_budget=0 is invalid"),
+        (
+            ["backbone=lru", "model.backbone.r_min=0.9", "model.backbone.r_max=0.5"],
+            "r_min <= r_max",
+        ),
+        (["backbone=lru", "model.backbone.r_max=1.0"], "model.backbone.r_max=1.0 is invalid"),
+        (["backbone=mingru", "model.backbone.mode=fast"], "one of auto, parallel, sequential"),
+        (["backbone=minlstm", "model.backbone.scan=tree"], "one of chunked, log"),
+    ],
+)
+def test_bad_cell_settings_are_one_line_errors(make_cfg, overrides, message):
+    from rnnlab.run.validation import validate_config
+
+    with pytest.raises(ConfigError, match=message):
+        validate_config(make_cfg(*overrides))
+
+
+def test_hidden_state_pictures_read_the_new_cells():
+    from rnnlab.report.hidden import hidden_states
+
+    for make in CELLS.values():
+        net = make(input_size=1, hidden_size=3, bidirectional=True)
+        states = hidden_states(net, torch.randn(12))
+        assert states["h"].shape == (12, 6)
+
+
+def test_a_run_with_a_budget_records_it(make_cfg):
+    from rnnlab.run.train import train
+
+    metrics = train(
+        make_cfg("backbone=minlstm", "model.param_budget=500", "callbacks.figures=null")
+    )
+    assert metrics["param_budget"] == 500
+    assert metrics["n_params"] == 3 * (2 * metrics["hidden_size"]) + metrics["hidden_size"] + 1
+    assert abs(metrics["n_params"] - 500) <= 7 / 2 + 1
+    assert math.isfinite(metrics["test_mse"])
+
+
+@pytest.mark.parametrize("cell", sorted(CELLS))
+def test_padding_changes_no_real_step_in_either_direction(cell):
+    torch.manual_seed(4)
+    net = CELLS[cell](input_size=2, hidden_size=3, num_layers=2, bidirectional=True).double()
+    short = torch.randn(1, 5, 2, dtype=torch.float64)
+    padded = torch.cat([short, torch.randn(1, 4, 2, dtype=torch.float64)], dim=1)
+    batch = torch.cat([padded, torch.randn(1, 9, 2, dtype=torch.float64)])  # a full-length one
+    out = net(batch, lengths=torch.tensor([5, 9]))
+    assert max_difference([out[:1, :5]], [net(short)]) <= TOL
+    assert max_difference([out[1:]], [net(batch[1:])]) <= TOL
