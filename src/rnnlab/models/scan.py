@@ -351,20 +351,39 @@ class ScanBackbone(nn.Module):
             return self.mode
         return pick_mode(x.device, x.shape[1], x.shape[0] * self.state_numbers())
 
-    def forward_with_state(self, x: Tensor, h0: Tensor | None = None) -> tuple[Tensor, Tensor]:
-        """Outputs ``[B, L, output_size]`` and last states ``[num_layers × directions, B, S]``."""
+    def forward_with_state(
+        self, x: Tensor, h0: Tensor | None = None, lengths: Tensor | None = None
+    ) -> tuple[Tensor, Tensor]:
+        """Outputs ``[B, L, output_size]`` and last states ``[num_layers × directions, B, S]``.
+
+        ``lengths`` (right-padded sequences) makes the backward direction start at each
+        sequence's last real step; the forward direction never sees the padding before a
+        real step, so it needs nothing.
+        """
         mode = self.resolved_mode(x)
+        backwards = _reverser(x, lengths) if self.directions == 2 else None
         outputs, finals = [], {}
         for d, stack in enumerate(self.stacks):
-            u = self.encode(x if d == 0 else x.flip(1), d)
+            u = self.encode(x if d == 0 else backwards(x), d)
             for i, layer in enumerate(stack):
                 if i > 0:
                     u = self.between(u)
                 k = i * self.directions + d
                 u, finals[k] = layer(u, None if h0 is None else h0[k], mode)
-            outputs.append(u if d == 0 else u.flip(1))
+            outputs.append(u if d == 0 else backwards(u))
         out = torch.cat(outputs, dim=-1) if self.directions > 1 else outputs[0]
         return out, torch.stack([finals[k] for k in sorted(finals)])
 
-    def forward(self, x: Tensor, h0: Tensor | None = None) -> Tensor:
-        return self.forward_with_state(x, h0)[0]  # [B, L, F] -> [B, L, H × directions]
+    def forward(self, x: Tensor, h0: Tensor | None = None, lengths: Tensor | None = None) -> Tensor:
+        return self.forward_with_state(x, h0, lengths)[0]  # [B, L, F] -> [B, L, H × dirs]
+
+
+def _reverser(x: Tensor, lengths: Tensor | None):
+    """A function reversing time in ``[B, L, ·]`` tensors: all steps, or with ``lengths``
+    each sequence's real steps only (its padding stays in place). Its own inverse."""
+    if lengths is None:
+        return lambda t: t.flip(1)
+    from rnnlab.models.backbones import reversed_order
+
+    order = reversed_order(lengths.to(x.device), x.shape[1]).T  # [L, B] -> [B, L]
+    return lambda t: t.gather(1, order.unsqueeze(-1).expand(-1, -1, t.shape[-1]))
