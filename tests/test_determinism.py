@@ -14,11 +14,11 @@ from rnnlab.run.train import train
 from .conftest import ROOT, compose_config
 
 # Dropout on: the random stream matters, not only the initial weights and batch order.
-SMALL = [
+MODEL = [
     "backbone=lstm", "model.backbone.hidden_size=6", "model.backbone.num_layers=2",
-    "model.backbone.dropout=0.3", "trainer.max_epochs=2", "trainer.accelerator=cpu",
-    "callbacks.progress_bar=null", "callbacks.figures=null",
+    "model.backbone.dropout=0.3", "trainer.accelerator=cpu",
 ]  # fmt: skip
+SMALL = [*MODEL, "trainer.max_epochs=2", "callbacks.progress_bar=null", "callbacks.figures=null"]
 # What legitimately differs between two runs: wall time and where files went.
 NOT_COMPARED = {"fit_seconds", "run_dir", "ckpt_path", "best_ckpt_path", "last_ckpt_path"}
 
@@ -42,21 +42,35 @@ def test_the_same_seed_gives_identical_metrics(tmp_path):
 
 
 @pytest.mark.slow
-def test_two_runs_started_together_get_their_own_dirs_and_the_same_numbers(tmp_path):
+def test_train_py_twice_at_once_end_to_end(tmp_path):
+    """``python train.py`` as a user types it (default callbacks: progress bar, figures),
+    started twice at the same moment: both finish, each in its own run directory under
+    ``paths.log_dir``, with the same numbers."""
     env = dict(os.environ, OMP_NUM_THREADS="1")
-    cmd = [sys.executable, str(ROOT / "train.py"), *SMALL, "trainer.max_epochs=1",
-           f"paths.log_dir={tmp_path / 'logs'}"]  # fmt: skip
+    cmd = [sys.executable, str(ROOT / "train.py"), *MODEL, "data.seq_len=30",
+           "trainer.max_epochs=2", f"paths.log_dir={tmp_path / 'logs'}"]  # fmt: skip
     procs = [
         subprocess.Popen(
-            cmd, cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+            cmd, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
         )
         for _ in range(2)
     ]
     for proc in procs:
-        _, err = proc.communicate(timeout=300)
+        out, err = proc.communicate(timeout=300)
         assert proc.returncode == 0, err[-3000:]
+        assert "test_mse" in out  # the summary table
     runs = sorted((tmp_path / "logs" / "train" / "runs").iterdir())
     assert len(runs) == 2  # stamped to the microsecond: no collision, nothing overwritten
+    # nothing written outside the two run directories
+    outside = [p for p in tmp_path.rglob("*") if not any(r == p or r in p.parents for r in runs)]
+    assert sorted(str(p.relative_to(tmp_path)) for p in outside) == [
+        "logs", "logs/train", "logs/train/runs",
+    ]  # fmt: skip
     first, second = (json.loads((r / "metrics.json").read_text()) for r in runs)
-    assert first["run_dir"] != second["run_dir"]
+    for run, metrics in zip(runs, (first, second), strict=True):
+        assert metrics["backbone"] == "lstm" and metrics["epochs_trained"] == 2
+        assert metrics["run_dir"] == str(run)
+        assert (run / ".hydra" / "config.yaml").is_file()
+        assert "data.seq_len=30" in (run / ".hydra" / "overrides.yaml").read_text()
+        assert (run / "plots" / "predictions.png").is_file()
     assert_same_numbers(first, second)

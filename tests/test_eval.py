@@ -15,20 +15,14 @@ import torch
 from rnnlab.errors import ConfigError
 from rnnlab.run.checkpoints import load_checkpoint
 from rnnlab.run.eval import evaluate
-from rnnlab.run.train import train
 
 from .conftest import ROOT, compose_config
 
-TRAIN = [
-    "backbone=gru", "model.backbone.hidden_size=6", "trainer.max_epochs=2",
-    "trainer.accelerator=cpu", "callbacks.progress_bar=null", "callbacks.figures=null",
-]  # fmt: skip
 
-
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory) -> dict:
-    """metrics.json of a tiny finished training run."""
-    return train(compose_config(tmp_path_factory.mktemp("train") / "run", TRAIN))
+@pytest.fixture
+def trained(trained_run) -> dict:
+    """metrics.json of the shared tiny finished run (tests/conftest.py)."""
+    return trained_run.metrics
 
 
 def eval_config(output_dir: Path, overrides: list[str]):
@@ -45,10 +39,10 @@ def test_eval_reproduces_the_test_metrics_of_training(trained, tmp_path, which):
     out = tmp_path / "eval"
     metrics = evaluate(eval_config(out, [f"ckpt_path={ckpt}", "figures=false", "accelerator=cpu"]))
     assert json.loads((out / "metrics.json").read_text()) == metrics
-    assert metrics["backbone"] == "gru" and metrics["seed"] == trained["seed"]
+    assert metrics["backbone"] == "lstm" and metrics["seed"] == trained["seed"]
     assert metrics["noise_floor_mse"] == pytest.approx(trained["noise_floor_mse"], rel=1e-9)
     if which == "last":  # training tested its last weights
-        assert metrics["ckpt_epoch"] == 2
+        assert metrics["ckpt_epoch"] == 3  # the shared run's 3 epochs
         for key in ("test_mse", "test_mae", "test_r2", "test_mse_ratio"):
             assert metrics[key] == pytest.approx(trained[key], rel=1e-6), key
         ours = read_csv(out / "predictions.csv")

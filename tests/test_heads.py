@@ -74,8 +74,7 @@ def test_forecaster_uses_the_chosen_head(head):
 
 
 def test_attention_run_checkpoints_and_plots_its_weights(make_cfg):
-    from hydra.utils import instantiate
-
+    from rnnlab.run.build import build_model
     from rnnlab.run.train import train
 
     cfg = make_cfg(
@@ -92,6 +91,6 @@ def test_attention_run_checkpoints_and_plots_its_weights(make_cfg):
     ckpt = torch.load(metrics["last_ckpt_path"], weights_only=True, map_location="cpu")
     assert ckpt["hyper_parameters"]["head"] == "attention"
     assert any(k.startswith("head.score.") for k in ckpt["state_dict"])
-    model = instantiate(cfg.model)
+    model = build_model(cfg)
     model.load_state_dict(ckpt["state_dict"])
     assert isinstance(model.head, AttentionHead) and not isinstance(model.head, nn.Linear)

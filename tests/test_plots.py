@@ -12,7 +12,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 from torch import nn
 
 from rnnlab.models.backbones import GRU, LSTM, ElmanRNN
-from rnnlab.report.figures import FIGURE_NAMES, make_run_figures
+from rnnlab.report.figures import FIGURE_NAMES, log_figures, make_run_figures, save_figures
 from rnnlab.report.hidden import hidden_states, lstm_states
 from rnnlab.report.plots import FIGSIZE, hidden_state_evolution, new_figure
 from rnnlab.run.train import train
@@ -31,27 +31,8 @@ def assert_png_shows_something(path: Path, name: str) -> None:
     assert len(colours) > 20, f"{path} has only {len(colours)} colours"
 
 
-RUNS = {
-    "scratch": ["backbone=scratch", "model.backbone.hidden_size=4"],
-    "rnn-2layer-bidirectional": [
-        "backbone=rnn", "model.backbone.hidden_size=6", "model.backbone.num_layers=2",
-        "model.backbone.bidirectional=true",
-    ],
-    "lstm": ["backbone=lstm", "model.backbone.hidden_size=4"],
-    "lstm-2layer-bidirectional": [
-        "backbone=lstm", "model.backbone.hidden_size=5", "model.backbone.num_layers=2",
-        "model.backbone.bidirectional=true", "model.backbone.dropout=0.2",
-    ],
-    "gru": ["backbone=gru", "model.backbone.hidden_size=12"],
-}  # fmt: skip
-
-
-@pytest.mark.parametrize("run", list(RUNS))
-def test_every_backbone_leaves_four_figures_in_pngs_and_tensorboard(make_cfg, run):
-    cfg = make_cfg(*RUNS[run], "trainer.max_epochs=2")
-    train(cfg)
-    run_dir = Path(cfg.paths.output_dir)
-
+def test_a_run_leaves_its_four_figures_in_pngs_and_tensorboard(trained_run):
+    run_dir = trained_run.run_dir
     for name in FIGURE_NAMES:
         assert_png_shows_something(run_dir / "plots" / f"{name}.png", name)
 
@@ -63,11 +44,57 @@ def test_every_backbone_leaves_four_figures_in_pngs_and_tensorboard(make_cfg, ru
         assert (event.width, event.height) == Image.open(run_dir / "plots" / f"{name}.png").size
 
 
+# Every kind of backbone: its own hidden-state layout (h and c, two directions, layers).
+BACKBONES = {
+    "scratch": ["backbone=scratch", "model.backbone.hidden_size=4"],
+    "scratch-2layer-bidirectional": [
+        "backbone=scratch", "model.backbone.hidden_size=3", "model.backbone.num_layers=2",
+        "model.backbone.bidirectional=true",
+    ],
+    "rnn-2layer-bidirectional": [
+        "backbone=rnn", "model.backbone.hidden_size=6", "model.backbone.num_layers=2",
+        "model.backbone.bidirectional=true",
+    ],
+    "lstm": ["backbone=lstm", "model.backbone.hidden_size=4"],
+    "lstm-2layer-bidirectional": [
+        "backbone=lstm", "model.backbone.hidden_size=5", "model.backbone.num_layers=2",
+        "model.backbone.bidirectional=true", "model.backbone.dropout=0.2",
+    ],
+    "gru": ["backbone=gru", "model.backbone.hidden_size=12"],
+}  # fmt: skip
+HISTORY = [{"epoch": 1, "train/loss": 0.5, "val/loss": 0.4}, {"epoch": 2, "train/loss": 0.2,
+           "val/loss": 0.3}]  # fmt: skip
+
+
+@pytest.mark.parametrize("backbone", list(BACKBONES))
+def test_every_backbone_gets_four_figures_in_pngs_and_tensorboard(make_cfg, tmp_path, backbone):
+    """Drawn from an untrained model the way RunFigures draws a run's, once testing ends."""
+    from lightning.pytorch.loggers import TensorBoardLogger
+
+    from rnnlab.run.build import build_data, build_model
+
+    cfg = make_cfg(*BACKBONES[backbone])
+    dm = build_data(cfg.data)
+    figures = make_run_figures(build_model(cfg, dm), dm, HISTORY)
+    paths = save_figures(figures, tmp_path / "plots", dpi=DPI)
+    for name in FIGURE_NAMES:
+        assert_png_shows_something(paths[name], name)
+
+    board = TensorBoardLogger(tmp_path / "tb", name="", version="")
+    assert log_figures([board], figures, step=0, dpi=DPI) == 1
+    board.experiment.flush()
+    acc = EventAccumulator(str(tmp_path / "tb"), size_guidance={"images": 0}).Reload()
+    assert set(acc.Tags()["images"]) == {f"figures/{name}" for name in FIGURE_NAMES}
+    for name in FIGURE_NAMES:
+        (event,) = acc.Images(f"figures/{name}")
+        assert (event.width, event.height) == Image.open(paths[name]).size
+
+
+# (callbacks.figures=null leaves no plots/: test_train's runs of each backbone check it.)
 def test_csv_logger_gets_pngs_only(make_cfg):
     cfg = make_cfg(
-        "logger=csv", "backbone=scratch", "model.backbone.hidden_size=3",
-        "model.backbone.num_layers=2", "model.backbone.bidirectional=true",
-        "trainer.max_epochs=2", run_dir="csv",
+        "logger=csv", "backbone=rnn", "model.backbone.hidden_size=3", "trainer.max_epochs=2",
+        run_dir="csv",
     )  # fmt: skip
     train(cfg)
     run_dir = Path(cfg.paths.output_dir)
@@ -166,11 +193,3 @@ def test_unrolled_rnn_drawing():
     assert len(fig.axes[0].patches) > 3 * 3 * 2  # nodes and arrows
     with pytest.raises(ValueError, match="steps=9"):
         unrolled_rnn(steps=9)
-
-
-def test_figures_can_be_switched_off(make_cfg):
-    cfg = make_cfg("callbacks.figures=null", "backbone=rnn", "model.backbone.hidden_size=3",
-                   "trainer.max_epochs=1")  # fmt: skip
-    train(cfg)
-    run_dir = Path(cfg.paths.output_dir)
-    assert (run_dir / "metrics.json").is_file() and not (run_dir / "plots").exists()
