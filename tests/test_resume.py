@@ -100,47 +100,39 @@ def test_a_run_killed_with_sigkill_resumes_to_the_same_test_mse(tmp_path, one_th
             assert value == pytest.approx(theirs[key], abs=1e-6), key
     assert first_events < set(cut_dir.glob("events.out.tfevents.*"))  # earlier events kept
     assert metrics(cut_dir)["best_val_mse"] == pytest.approx(reference["best_val_mse"], abs=1e-6)
+    # the two train.py processes (working directory tmp_path) wrote only into hydra.run.dir
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cut", "cut_last.ckpt", "full", "moved"]
 
 
-@pytest.fixture(scope="module")
-def finished_run(tmp_path_factory) -> tuple[Path, list[str]]:
-    """A tiny finished run: (run dir, its overrides)."""
-    overrides = [
-        "backbone=rnn", "model.backbone.hidden_size=4", "trainer.max_epochs=2",
-        "trainer.accelerator=cpu", "callbacks.progress_bar=null", "callbacks.figures=null",
-    ]  # fmt: skip
-    run_dir = tmp_path_factory.mktemp("finished") / "run"
-    train(compose_config(run_dir, overrides))
-    return run_dir, overrides
-
-
-def test_resume_continues_in_place_and_moves_old_results_aside(finished_run, tmp_path):
-    source, overrides = finished_run
+def test_resume_continues_in_place_and_moves_old_results_aside(trained_run, tmp_path):
+    source, overrides = trained_run.run_dir, trained_run.overrides
     run_dir = tmp_path / "run"
     shutil.copytree(source, run_dir)
     before = metrics(run_dir)
     (run_dir / ERROR_FILE).write_text("an earlier failure\n")
 
-    after = train(compose_config(run_dir, [*overrides, "resume=true", "trainer.max_epochs=3"]))
+    # one epoch more than the shared run's 3; the figures are not what is tested here
+    resumed = [*overrides, "resume=true", "trainer.max_epochs=4", "callbacks.figures=null"]
+    after = train(compose_config(run_dir, resumed))
 
-    assert after["epochs_trained"] == 3 and len(history(run_dir)) == 3
+    assert after["epochs_trained"] == 4 and len(history(run_dir)) == 4
     assert json.loads((run_dir / "metrics.1.json").read_text()) == before
     assert (run_dir / "error.1.txt").read_text() == "an earlier failure\n"
     assert not (run_dir / ERROR_FILE).exists()
-    assert history(run_dir)[:2] == history(source)
+    assert history(run_dir)[:3] == history(source)
 
 
-def test_resume_refuses_a_config_that_is_not_the_runs(finished_run, tmp_path):
-    source, overrides = finished_run
+def test_resume_refuses_a_config_that_is_not_the_runs(trained_run, tmp_path):
+    source, overrides = trained_run.run_dir, trained_run.overrides
     with pytest.raises(ConfigError) as info:
         resume_checkpoint(compose_config(source, [*overrides, "resume=true", "backbone=gru"]))
     message = str(info.value)
     assert message.startswith("resume=true: the config differs from the checkpoint's in ")
-    assert "model.backbone._target_ (checkpoint: 'rnnlab.models.backbones.RNN'" in message
-    assert "(the checkpoint's backbone is backbone=rnn)" in message
+    assert "model.backbone._target_ (checkpoint: 'rnnlab.models.backbones.LSTM'" in message
+    assert "(the checkpoint's backbone is backbone=lstm)" in message
     ckpt = source / "checkpoints" / "last.ckpt"
     other = compose_config(
-        tmp_path / "new", [*overrides, f"ckpt_path={ckpt}", "model.backbone.hidden_size=8"]
+        tmp_path / "new", [*overrides, f"ckpt_path={ckpt}", "model.backbone.hidden_size=16"]
     )
     with pytest.raises(ConfigError, match=r"^ckpt_path=.*differs .*model.backbone.hidden_size"):
         resume_checkpoint(other)
