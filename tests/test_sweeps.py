@@ -1,6 +1,9 @@
 """Whole multiruns through ``train.py -m``: launchers, Optuna, failures, TensorBoard's HPARAMS.
 
-Each sweep is a real subprocess with tiny models and 2 epochs; they are the slow tests.
+Each sweep is a real subprocess with tiny models and 2 epochs; they are the slow tests, so
+there are four and each checks all it can: the basic launcher (the table, the chart and
+TensorBoard's HPARAMS), joblib (the same numbers), Optuna (a failed trial reported while
+the others are aggregated, exit status 1) and submitit_local.
 """
 
 from __future__ import annotations
@@ -161,7 +164,7 @@ def test_tensorboard_sees_every_run_by_name_with_hparams(basic_sweep):
             assert logged == pytest.approx(metrics[key], rel=1e-6)
 
 
-def test_optuna_search_of_three_trials_survives_a_failed_trial(tmp_path):
+def test_optuna_search_reports_a_failed_trial_and_aggregates_the_others(tmp_path):
     sweep_dir = tmp_path / "sweep"
     small = [o for o in SMALL if "hidden_size" not in o]  # hidden_size is searched
     result = run_sweep(
@@ -199,9 +202,15 @@ def test_optuna_search_of_three_trials_survives_a_failed_trial(tmp_path):
     for key, value in saved["best_params"].items():
         assert f"{key}={value}" in best_overrides
     assert "Best parameters:" in result.stdout
+    # the failed trial is reported, the finished ones are compared, and all is printed at
+    # the end of the multirun (before the exit status 1)
+    assert not (failed / "metrics.json").exists()
     md = (sweep_dir / "comparison.md").read_text()
-    assert "Best trial of the search" in md and f"`{failed.name}`: failed" in md
-    assert len(table(sweep_dir)) == 2
+    assert "Best trial of the search" in md and "2 of 3 jobs finished" in md
+    assert f"- `{failed.name}`: failed: data.seq_len=5000" in md
+    assert md in result.stdout
+    rows = table(sweep_dir)
+    assert len(rows) == 2 and all(r["n_runs"] == "1" for r in rows.values())
 
 
 def test_submitit_local_sweep_of_two_jobs(tmp_path):
@@ -228,24 +237,3 @@ def test_submitit_local_sweep_of_two_jobs(tmp_path):
         assert "torch threads in this job: 1\n" in (job / "train.log").read_text()
     (row,) = table(sweep_dir).values()
     assert row["n_seeds"] == "2"
-
-
-def test_a_failed_job_is_reported_and_the_others_are_aggregated(tmp_path):
-    sweep_dir = tmp_path / "sweep"
-    # seq_len=5000 is longer than the series: that job fails when it starts
-    result = run_sweep(
-        sweep_dir,
-        *SMALL,
-        "backbone=rnn",
-        "data.seq_len=20,5000",
-        NO_CHART,
-        env=env_with(OMP_NUM_THREADS="1"),
-    )
-    failed = next(j for j in job_dirs(sweep_dir) if "seq_len=5000" in j.name)
-    assert not (failed / "metrics.json").exists()
-    md = (sweep_dir / "comparison.md").read_text()
-    assert "1 of 2 jobs finished" in md
-    assert f"- `{failed.name}`: failed: data.seq_len=5000" in md
-    assert md in result.stdout  # printed at the end of the multirun
-    rows = table(sweep_dir)
-    assert list(rows) == ["seq_len=20"] and rows["seq_len=20"]["n_runs"] == "1"
