@@ -9,6 +9,7 @@ import pytest
 from hydra.errors import ConfigCompositionException, MissingConfigException
 
 from rnnlab.errors import ConfigError
+from rnnlab.run.config import backbone_choices
 from rnnlab.run.validation import check_windows, validate_config
 
 from .conftest import ROOT, compose_config
@@ -67,7 +68,8 @@ BAD_VALUES = [
         ["model.backbone._target_=rnnlab.models.backbones.Transformer"],
         [
             "model.backbone._target_='rnnlab.models.backbones.Transformer'",
-            "gru, lstm, rnn, scratch",
+            # every shipped backbone is named (the classic four and the newer cells)
+            f"the backbones in conf/backbone are {', '.join(backbone_choices())} ",
         ],
     ),
     (
@@ -79,8 +81,8 @@ BAD_VALUES = [
         ["model.backbone.hiden_size", "takes no setting", "hidden_size"],
     ),
     (["+data.seqlen=30"], ["data.seqlen", "takes no setting 'seqlen'", "seq_len"]),
-    (["data=csv", "data.column=x"], ["data.path", "required"]),
-    (["data=csv", "data.path=x.csv", "data.column=x", "data.fill=zero"],
+    (["data=csv", "data.target=x"], ["data.path", "required"]),
+    (["data=csv", "data.path=x.csv", "data.target=x", "data.fill=zero"],
      ["data.fill='zero'", "one of error, interpolate"]),
     (["forecast.horizon=0"], ["forecast.horizon=0", "integer >= 1"]),
     (["forecast.horizon=2.5"], ["forecast.horizon=2.5", "integer >= 1"]),
@@ -119,7 +121,7 @@ def test_good_settings_pass(tmp_path, overrides):
 def test_data_that_cannot_load_is_a_config_error(tmp_path):
     from rnnlab.run.build import build_data
 
-    cfg = compose_config(tmp_path / "run", ["data=csv", "data.path=no/such.csv", "data.column=x"])
+    cfg = compose_config(tmp_path / "run", ["data=csv", "data.path=no/such.csv", "data.target=x"])
     validate_config(cfg)  # the settings are fine; the file is not
     with pytest.raises(ConfigError, match=r"^data.path='no/such.csv': no such file$"):
         build_data(cfg.data)
