@@ -304,7 +304,7 @@ def test_a_model_with_an_observed_input_it_does_not_forecast_cannot_be_rolled(tm
     assert "\n" not in str(info.value)
 
 
-@pytest.mark.parametrize("normalize", ["window", "difference"])
+@pytest.mark.parametrize("normalize", ["level", "window", "difference"])
 def test_window_normalisation_follows_the_level_of_each_window(normalize):
     from rnnlab.models.backbones import LSTM
     from rnnlab.models.forecaster import Forecaster

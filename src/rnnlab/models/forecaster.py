@@ -11,10 +11,11 @@ The model is ``normalize -> backbone -> head [-> decoder] -> likelihood -> un-no
 
 * ``normalize``: ``none``; ``window`` (per-window normalisation in the style of RevIN, Kim
   et al. 2022: each window's observed columns are centred on their own mean and divided by
-  their own standard deviation, and the forecast is mapped back with the target's); or
-  ``difference`` (the window's first differences go in, the forecast is the change from
-  the window's last value). Both let a model trained on one range of values forecast
-  another, e.g. a series with a trend whose test values lie above everything in training.
+  their own standard deviation, and the forecast is mapped back with the target's);
+  ``level`` (centred on the window's mean only, the scale kept); or ``difference`` (the
+  window's first differences go in, the forecast is the change from the window's last
+  value). Each lets a model trained on one range of values forecast another, e.g. a series
+  with a trend whose test values lie above everything in training.
 * ``head`` reads the backbone's hidden sequence (``rnnlab.models.heads``); with
   ``decoder=linear`` it emits all ``horizon`` steps at once, with ``decoder=seq2seq`` it
   summarises the window for a GRU decoder that unrolls the steps.
@@ -40,11 +41,12 @@ from torchmetrics import MetricCollection
 from rnnlab.models.epoch_sums import EpochSums
 from rnnlab.models.forecast_metrics import forecast_metrics
 from rnnlab.models.heads import HEADS, Seq2SeqDecoder
+from rnnlab.models.highway import ARHighway
 from rnnlab.models.likelihoods import make_likelihood
 from rnnlab.models.module import SequenceModel
 
 DECODERS = ("linear", "seq2seq")
-NORMALIZE = ("none", "window", "difference")
+NORMALIZE = ("none", "level", "window", "difference")
 WINDOW_EPS = 1e-5  # added to a window's variance: a flat window must not divide by zero
 
 
@@ -70,6 +72,10 @@ class WindowNormalizer:
             spread = (observed.var(dim=1, keepdim=True, unbiased=False) + WINDOW_EPS).sqrt()
             observed = (observed - level) / spread
             shift, scale = level[:, 0, self.targets], spread[:, 0, self.targets]  # [B, T]
+        elif self.mode == "level":
+            level = observed.mean(dim=1, keepdim=True)  # [B, 1, F_obs]
+            observed = observed - level
+            shift, scale = level[:, 0, self.targets], None
         else:  # difference
             shift, scale = observed[:, -1, self.targets], None
             steps = observed.diff(dim=1)  # [B, L - 1, F_obs]
@@ -91,7 +97,9 @@ class Forecaster(SequenceModel):
         decoder: ``linear`` (one layer emits every step) or ``seq2seq`` (a GRU decoder).
         loss: ``mse``, ``gaussian`` or ``quantile`` (``rnnlab.models.likelihoods``).
         quantiles: the levels of ``loss=quantile``.
-        normalize: ``none``, ``window`` or ``difference`` (see the module docstring).
+        normalize: ``none``, ``level``, ``window`` or ``difference`` (module docstring).
+        highway: ``p`` adds a linear map of the window's last ``p`` steps to the outputs
+            (an autoregressive highway, ``rnnlab.models.highway``); None: no highway.
         columns: names of the input features, targets and known-future features
             (``{"inputs": [...], "targets": [...], "known": [...]}``, known features last in
             ``inputs``); filled in from the data by ``build_model``. None: one series, both
@@ -116,6 +124,7 @@ class Forecaster(SequenceModel):
         quantiles: Sequence[float] = (0.1, 0.5, 0.9),
         normalize: str = "none",
         columns: dict[str, list[str]] | None = None,
+        highway: int | None = None,
         **loop_settings: Any,
     ) -> None:
         # Plain lists and dicts (not the config's containers): checkpoints must load with
@@ -151,6 +160,8 @@ class Forecaster(SequenceModel):
             )
         positions = [inputs.index(t) for t in self.target_names if t in inputs]
         self.normalizer = WindowNormalizer(normalize, n_observed, positions, horizon)
+        # Built after the other layers, and drawing no random numbers: they start the same.
+        self.highway = ARHighway(highway, len(inputs), horizon * out_per_step) if highway else None
         # model units -> original units for metrics; set from the datamodule in setup().
         self.target_loc: float | Tensor = 0.0
         self.target_scale: float | Tensor = 1.0
@@ -176,6 +187,8 @@ class Forecaster(SequenceModel):
             raw = self.head(hidden)  # [B, L, D] -> [B, H·T·P]
             if self.n_known:
                 raw = raw + self.future_head(future.flatten(1))  # [B, H, K] -> [B, H·K]
+        if self.highway is not None:
+            raw = raw + self.highway(x)  # [B, L, F] -> [B, H·T·P], the linear AR term
         params = self.likelihood.params(raw)
         if shift is None:
             return params
