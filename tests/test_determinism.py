@@ -6,9 +6,11 @@ import json
 import os
 import subprocess
 import sys
+from subprocess import PIPE
 
 import pytest
 
+from rnnlab.report.figures import FIGURE_NAMES
 from rnnlab.run.train import train
 
 from .conftest import ROOT, compose_config
@@ -45,15 +47,14 @@ def test_the_same_seed_gives_identical_metrics(tmp_path):
 def test_train_py_twice_at_once_end_to_end(tmp_path):
     """``python train.py`` as a user types it (default callbacks: progress bar, figures),
     started twice at the same moment: both finish, each in its own run directory under
-    ``paths.log_dir``, with the same numbers."""
+    ``paths.log_dir``, with the same numbers. The second run skips the figures, which must
+    not change a number (and would only repeat the first run's)."""
     env = dict(os.environ, OMP_NUM_THREADS="1")
     cmd = [sys.executable, str(ROOT / "train.py"), *MODEL, "data.seq_len=30",
            "trainer.max_epochs=2", f"paths.log_dir={tmp_path / 'logs'}"]  # fmt: skip
     procs = [
-        subprocess.Popen(
-            cmd, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-        )
-        for _ in range(2)
+        subprocess.Popen(command, cwd=tmp_path, env=env, stdout=PIPE, stderr=PIPE, text=True)
+        for command in (cmd, [*cmd, "callbacks.figures=null"])
     ]
     for proc in procs:
         out, err = proc.communicate(timeout=300)
@@ -72,5 +73,6 @@ def test_train_py_twice_at_once_end_to_end(tmp_path):
         assert metrics["run_dir"] == str(run)
         assert (run / ".hydra" / "config.yaml").is_file()
         assert "data.seq_len=30" in (run / ".hydra" / "overrides.yaml").read_text()
-        assert (run / "plots" / "predictions.png").is_file()
+    (drawn,) = (run for run in runs if (run / "plots").is_dir())  # the run with figures
+    assert {png.stem for png in (drawn / "plots").glob("*.png")} == set(FIGURE_NAMES)
     assert_same_numbers(first, second)
