@@ -201,33 +201,36 @@ def measure_scans(
 
 
 def plot(results: dict, path: Path, title: str) -> Path:
-    """Time per batch against T, one line per variant (log-log), saved to ``path``."""
+    """Time per batch against T (log-log): every backbone as configured (the scan cells in
+    ``auto``) on the left, each scan cell in every form on the right, nn.GRU on both."""
     import matplotlib
 
     matplotlib.use("Agg")
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(9, 5.5), layout="constrained")
-    ax = fig.add_subplot()
+    fig = Figure(figsize=(12, 5), layout="constrained")
+    panels = fig.subplots(1, 2, sharey=True)
     lengths = sorted(results)
     labels = list(results[lengths[0]])
-    for label in labels:
-        name = label.split(":")[0]
-        style = (
-            "-"
-            if ":" not in label
-            else {"sequential": ":", "chunked": "--", "log": "-."}[label.split(":")[1]]
-        )
-        width = 2.5 if label == "gru" else 1.5
-        ax.plot(lengths, [results[t][label]["ms"] for t in lengths], style, marker="o",
-                lw=width, label=label, color=f"C{BACKBONES.index(name) % 10}")  # fmt: skip
-    ax.set_xscale("log")
-    ax.set_yscale("log")
-    ax.set_xlabel("sequence length T")
-    ax.set_ylabel("forward + backward per batch (ms)")
-    ax.set_title(title)
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend(ncol=2, fontsize=8)
+    styles = {"sequential": ":", "chunked": "--", "log": "-."}
+    for ax, forms in zip(panels, (False, True), strict=True):
+        for label in labels:
+            name, _, form = label.partition(":")
+            if label != "gru" and (bool(form) != forms or (forms and name not in SCAN_CELLS)):
+                continue
+            ax.plot(lengths, [results[t][label]["ms"] for t in lengths], styles.get(form, "-"),
+                    marker="o", lw=2.5 if label == "gru" else 1.5, label=label,
+                    color=f"C{BACKBONES.index(name) % 10}")  # fmt: skip
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xticks(lengths, [str(t) for t in lengths])
+        ax.set_xlabel("sequence length T")
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(fontsize=8)
+        ax.set_title("every backbone (scan cells: mode=auto)" if not forms else
+                     "scan cells by form: sequential ··, chunked --, log -·")  # fmt: skip
+    panels[0].set_ylabel("forward + backward per batch (ms)")
+    fig.suptitle(title)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
     return path
