@@ -379,36 +379,54 @@ def forecast_figure(
     observed = dm.target_series()  # [N, T] series units
     names = dm.target_names
     fig = plots.new_figure("forecast")
-    panels = fig.subplots(len(names) + 1, 1, height_ratios=[3] * len(names) + [2])
+    # Per target: a view of the first test window's forecast and one of the forecast beyond
+    # the data, each with the window the model read; the error curves span the bottom row.
+    grid = fig.add_gridspec(len(names) + 1, 2, height_ratios=[3] * len(names) + [2.5])
+    step = float(time[1] - time[0]) if len(time) > 1 else 1.0
+    context = dm.seq_len * step
+    first_view = (float(time[first]) - context - step, float(time[first + horizon - 1]) + step)
+    end_view = (float(time[-1]) - context, float(future_time[-1]) + step)
     for t, name in enumerate(names):
 
         def band(f: Forecasts, t: int = t) -> dict[float, tuple[Tensor, Tensor]]:
             return {c: (lo[0, :, t], hi[0, :, t]) for c, (lo, hi) in f.bands.items()}
 
-        plots.forecast_paths(
-            panels[t],
-            time,
-            observed[:, t],
-            float(time[test.start]),
-            {
-                f"{horizon}-step {method} forecast from the first test window": (
-                    time[first : first + horizon],
-                    forecasts.point[0, :, t],
-                ),
-                f"{horizon}-step forecast beyond the data": (future_time, beyond.point[0, :, t]),
-            },
-            bands={
-                f"{horizon}-step {method} forecast from the first test window": band(forecasts),
-                f"{horizon}-step forecast beyond the data": band(beyond),
-            },
-            ylabel=name,
-            dates=getattr(dm, "time_is_date", False),
-        )
+        views = [
+            (  # (title, label, (time, values), forecasts, view)
+                "From the first test window",
+                f"{horizon}-step {method} forecast from the first test window",
+                (time[first : first + horizon], forecasts.point[0, :, t]),
+                forecasts,
+                first_view,
+            ),
+            (
+                "Beyond the data",
+                f"{horizon}-step forecast beyond the data",
+                (future_time, beyond.point[0, :, t]),
+                beyond,
+                end_view,
+            ),
+        ]
+        for col, (title, label, path, shown, view) in enumerate(views):
+            plots.forecast_paths(
+                fig.add_subplot(grid[t, col]),
+                time,
+                observed[:, t],
+                float(time[test.start]),
+                {label: path},
+                bands={label: band(shown)},
+                ylabel=name,
+                dates=getattr(dm, "time_is_date", False),
+                xlim=view,
+                title=title + (f": {name}" if len(names) > 1 else ""),
+                color_offset=2 + col,
+            )
+    errors = fig.add_subplot(grid[-1, :])
     labels = {"direct": "model (direct)", "recursive": "model (rolled forward)",
               "naive_last": "repeat last value", "linear_ar": "linear AR (rolled)",
               "seasonal_naive": f"seasonal naive (season {dm.season})"}  # fmt: skip
     plots.forecast_errors(
-        panels[-1], {labels.get(k, k): v for k, v in curves.items()}, start_points=n_starts
+        errors, {labels.get(k, k): v for k, v in curves.items()}, start_points=n_starts
     )
     return fig
 

@@ -27,6 +27,7 @@ __all__ = [
     "actual_vs_predicted",
     "attention_window",
     "confusion_matrix",
+    "date_axis",
     "forecast_errors",
     "forecast_paths",
     "hidden_state_evolution",
@@ -134,23 +135,25 @@ def predictions_over_time(
         )
     if bands:
         interval_bands(zoom, t_test, bands, "tab:red")
-        inside = [((y >= _np(lo)) & (y <= _np(hi))).mean() for _, (lo, hi) in sorted(bands.items())]
-        coverage = ", ".join(f"{c:.0%} interval covers {v:.1%}" for c, v in
-                             zip(sorted(bands), inside, strict=True))  # fmt: skip
+        covered = {
+            c: float(((y >= _np(lo)) & (y <= _np(hi))).mean()) for c, (lo, hi) in bands.items()
+        }
+        coverage = ", ".join(f"{c:.0%}: {covered[c]:.1%}" for c in sorted(bands))
+        coverage = f"coverage of the intervals {coverage}"
     zoom.plot(t_test, y, "o", color="black", ms=3, alpha=0.6, label="actual (test target)")
     zoom.plot(t_test, p, color="tab:red", lw=1.6, label="prediction")
     zoom.set(
         xlabel="time t",
         ylabel="value",
-        title=f"Test split: t = {t_test.min():.1f} … {t_test.max():.1f}  (MSE {mse:.4g}"
-        + (f"; {coverage})" if bands else ")"),
+        title=f"Test split: t = {t_test.min():.1f} … {t_test.max():.1f}  (MSE {mse:.4g})"
+        + (f"\n{coverage}" if bands else ""),
     )
     zoom.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="small")
     zoom.margins(x=0.01)
     if dates:
         for ax in (top, zoom):
-            ax.xaxis_date()
-        zoom.set_title(f"Test split (MSE {mse:.4g}" + (f"; {coverage})" if bands else ")"))
+            date_axis(ax)
+        zoom.set_title(f"Test split (MSE {mse:.4g})" + (f"\n{coverage}" if bands else ""))
     fig.suptitle(title)
 
 
@@ -388,6 +391,15 @@ def hidden_state_evolution(
     fig.suptitle(title)
 
 
+def date_axis(ax: Axes) -> None:
+    """Format ``ax``'s x axis for date numbers (days since 1970), with few, short labels."""
+    from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
+
+    locator = AutoDateLocator(minticks=3, maxticks=7)
+    ax.xaxis.set_major_locator(locator)
+    ax.xaxis.set_major_formatter(ConciseDateFormatter(locator))
+
+
 def interval_bands(
     ax: Axes, time: Any, bands: Mapping[float, tuple[Any, Any]], color: Any, label: str = ""
 ) -> None:
@@ -410,30 +422,44 @@ def forecast_paths(
     bands: Mapping[str, Mapping[float, tuple[Any, Any]]] | None = None,
     ylabel: str = "value",
     dates: bool = False,
+    xlim: tuple[float, float] | None = None,
+    title: str = "Multi-step forecasts",
+    color_offset: int = 2,
 ) -> None:
-    """The observed series around the test split (shaded) and multi-step forecast paths.
+    """The observed series, the test split shaded, and multi-step forecast paths over it.
 
     ``paths`` maps a label to ``(time, values)``; a label ending in ``beyond the data`` is
     drawn dashed (nothing to compare it with), the others solid. ``bands`` maps a path's label
-    to its prediction intervals (``interval_bands``), drawn as a fan. The view starts a little
-    before the test split; ``dates``: the time axis holds date numbers.
+    to its prediction intervals (``interval_bands``), drawn as a fan. ``xlim``: the view
+    (default: from a little before the test split to the end of the paths); ``dates``: the
+    time axis holds date numbers.
     """
     time, observed = _np(time), _np(observed)
-    ax.plot(time, observed, color="tab:blue", lw=1, label="observed")
+    ax.plot(time, observed, "o-", color="tab:blue", lw=1, ms=2, label="observed")
     ax.axvspan(test_start, time[-1], color="grey", alpha=0.12, label="test split")
     for k, (label, (t, v)) in enumerate(paths.items()):
         dashed = label.endswith("beyond the data")
-        color = f"C{k + 2}"
+        color = f"C{k + color_offset}"
         if bands and bands.get(label):
             interval_bands(ax, t, bands[label], color)
         ax.plot(_np(t), _np(v), color=color, lw=2, ls="--" if dashed else "-", label=label)
     ax.axvline(time[-1], color="black", lw=0.8)
-    ends = [float(_np(t)[-1]) for t, _ in paths.values()] + [float(time[-1])]
-    ax.set_xlim(test_start - 0.15 * (time[-1] - test_start), max(ends))
-    ax.set(xlabel="time", ylabel=ylabel, title="Multi-step forecasts")
+    if xlim is None:
+        ends = [float(_np(t)[-1]) for t, _ in paths.values()] + [float(time[-1])]
+        xlim = (test_start - 0.15 * (time[-1] - test_start), max(ends))
+    ax.set_xlim(*xlim)
+    inside = (time >= xlim[0]) & (time <= xlim[1])
+    if inside.any():  # the y range of what is in view, forecasts and bands included
+        shown = [observed[inside]] + [_np(v) for _, v in paths.values()]
+        for fan in (bands or {}).values():
+            shown += [_np(b) for pair in fan.values() for b in pair]
+        low, high = min(float(np.min(a)) for a in shown), max(float(np.max(a)) for a in shown)
+        pad = 0.05 * (high - low or 1.0)
+        ax.set_ylim(low - pad, high + pad)
+    ax.set(xlabel="time", ylabel=ylabel, title=title)
     if dates:
-        ax.xaxis_date()
-    ax.legend(loc="upper left", fontsize=8)
+        date_axis(ax)
+    ax.legend(loc="best", fontsize=7)
 
 
 def forecast_errors(ax: Axes, curves: Mapping[str, Any], *, start_points: int) -> None:
