@@ -26,7 +26,7 @@ from pathlib import Path
 
 from common import ROOT
 
-SECTIONS = ("scratch", "fit", "data", "startup", "train", "sweep", "quality", "cells")
+SECTIONS = ("scratch", "fit", "data", "startup", "train", "sweep", "quality", "dev", "cells")
 DEFAULT_OUT = ROOT / "benchmarks" / "results" / "latest.json"
 # Sweeps at the default 300 epochs would take most of the budget twice over; the 12-job sweep
 # is timed at this many epochs (what the launcher and the processes cost, and the parallel
@@ -73,17 +73,23 @@ def run_sections(
         from bench_fit import measure_fit
 
         extra = ["data.sample_size=300", "callbacks.figures=null"] if quick else []
-        r = measure_fit(epochs=2 if quick else 50, repeats=1 if quick else 5, extra=extra)
-        figs["ratio_fit_vs_raw"] = figure(r.pop("ratio_fit_vs_raw"), "<= 1.15", **r)
+        epochs, repeats = (2, 1) if quick else (50, 5)
+        # Lightning's per-batch machinery around every optimizer step (K = 1), and the default
+        # steps_per_execution (the goal): both end on the hand-written loop's weights.
+        r = measure_fit(epochs, repeats, [*extra, "model.steps_per_execution=1"])
+        figs["ratio_fit_vs_raw[K=1]"] = figure(r.pop("ratio_fit_vs_raw"), None, **r)
+        r = measure_fit(epochs, repeats, extra)
+        k = r.pop("steps_per_execution")
+        figs["ratio_fit_vs_raw"] = figure(r.pop("ratio_fit_vs_raw"), "<= 1.15", K=k, **r)
 
     if "data" in sections:
         _progress("data")
         n = 100_000 if quick else 10_000_000
-        out = subprocess.run(
+        proc = subprocess.run(
             [sys.executable, str(ROOT / "benchmarks" / "bench_data.py"), str(n), "50"],
             capture_output=True, text=True, check=True, cwd=ROOT,
         )  # fmt: skip
-        d = json.loads(out.stdout.strip().splitlines()[-1])
+        d = json.loads(proc.stdout.strip().splitlines()[-1])
         figs["data_mem_ratio"] = figure(
             d["data_mem_ratio"], "<= 2.0",
             kept_arrays_ratio=d["data_kept_ratio"],
@@ -139,9 +145,14 @@ def run_sections(
         else:
             r = measure_quality(work, reuse=default_run)
         for backbone, q in r["quality"].items():
-            goal = "<= 1.13" if backbone in ("lstm", "gru") else "<= 1.16"
+            goal = "<= 1.13" if backbone in ("lstm", "gru") else "<= 1.15"
             figs[f"quality[{backbone}]"] = figure(q["mean"], goal, per_seed=q["per_seed"])
         figs["quality_sweep_wall_seconds"] = figure(r["quality_sweep_wall_seconds"], None)
+    if "dev" in sections:  # the development suite's last results (benchmarks/dev_suite.py)
+        _progress("dev")
+        from dev_suite import dev_figures
+
+        figs.update(dev_figures(figure))
     if "cells" in sections:  # every backbone's step time against nn.GRU; plot beside `out`
         _progress("cells")
         from bench_cells import cells_section

@@ -93,6 +93,20 @@ def test_k_steps_per_call_give_the_same_weights_steps_and_history(tmp_path):
         ]
         saved = json.loads((tmp_path / k / "metrics.json").read_text())
         assert saved["epochs_trained"] == EPOCHS
+        # loggers plot every epoch's numbers against optimizer steps, whatever K
+        steps = [BATCHES * e for e in range(1, EPOCHS + 1)]
+        for tag, logged in logged_steps(tmp_path / k).items():
+            assert logged == steps, (k, tag)
+
+
+def logged_steps(run_dir: Path) -> dict[str, list[int]]:
+    """The TensorBoard step of every epoch value of the training and validation scalars."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    acc = EventAccumulator(str(run_dir)).Reload()
+    tags = ("train/loss", "train/mse", "lr-Adam", "val/loss", "val/mse")
+    assert set(tags) <= set(acc.Tags()["scalars"])
+    return {tag: [e.step for e in acc.Scalars(tag)] for tag in tags}
 
 
 def test_max_steps_stops_inside_a_call(tmp_path):
@@ -115,7 +129,7 @@ class PoisonWeights(L.Callback):
 @pytest.mark.parametrize("k", ["4", "epoch"])
 def test_the_nan_guard_names_the_step_when_a_call_takes_several(tmp_path, k):
     cfg = compose_config(tmp_path / "run", [
-        *SMALL[:-1], f"model.steps_per_execution={k}",
+        *SMALL[:-1], f"model.steps_per_execution={k}", "callbacks.last_checkpoint.every_n_epochs=1",
         "+callbacks.poison._target_=tests.test_loop.PoisonWeights", "+callbacks.poison.at_epoch=2",
     ])  # fmt: skip
     with pytest.raises(
@@ -182,3 +196,20 @@ def test_a_resumed_run_restores_the_average_and_the_raw_weights(tmp_path):
     for key in ("state_dict", "current_model_state"):
         for name, weight in full[key].items():
             assert torch.equal(ckpt[key][name], weight), (key, name)
+
+
+def test_the_ar_highway_starts_from_the_recurrent_model_and_learns(tmp_path):
+    from rnnlab.run.build import build_model
+
+    cfg = compose_config(tmp_path / "b", ["model.backbone.hidden_size=4", "model.highway=5"])
+    torch.manual_seed(0)
+    plain = build_model(compose_config(tmp_path / "a", ["model.backbone.hidden_size=4"]))
+    torch.manual_seed(0)
+    with_highway = build_model(cfg)
+    x = torch.randn(3, 20, 1)
+    assert torch.equal(plain(x), with_highway(x))  # zero-initialised, the same other weights
+    assert with_highway.highway(x[:, :2]).shape == (3, 1)  # a short window is padded
+    cfg = compose_config(tmp_path / "c", [*SMALL[:-1], "model.highway=5", "trainer.max_epochs=1"])
+    train(cfg)
+    ckpt = torch.load(tmp_path / "c" / "checkpoints" / "last.ckpt", weights_only=True)
+    assert ckpt["state_dict"]["highway.linear.weight"].abs().sum() > 0

@@ -35,6 +35,7 @@ RESUMABLE = [
     "model.backbone.dropout=0.2", "trainer.max_epochs=8", "trainer.accelerator=cpu",
     "callbacks.progress_bar=null", "callbacks.figures=null", "callbacks.epoch_printer=null",
     "model.steps_per_execution=3",  # several optimizer steps per Lightning training step
+    "callbacks.last_checkpoint.every_n_epochs=2",  # the resumed run repeats an epoch
 ]  # fmt: skip
 EPOCHS, KILL_AFTER_EPOCHS = 8, 3
 
@@ -175,6 +176,7 @@ def test_a_nan_loss_stops_training_and_keeps_the_last_good_checkpoint(tmp_path, 
         "+callbacks.poison._target_=tests.test_resume.PoisonWeights",
         "+callbacks.poison.at_epoch=3",
         f"callbacks.nonfinite_guard.check_every_step={every_step}",
+        "callbacks.last_checkpoint.every_n_epochs=1",
     ])  # fmt: skip
     with pytest.raises(NonFiniteLossError) as info:
         train(cfg)

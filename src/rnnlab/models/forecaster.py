@@ -41,6 +41,7 @@ from torchmetrics import MetricCollection
 from rnnlab.models.epoch_sums import EpochSums
 from rnnlab.models.forecast_metrics import forecast_metrics
 from rnnlab.models.heads import HEADS, Seq2SeqDecoder
+from rnnlab.models.highway import ARHighway
 from rnnlab.models.likelihoods import make_likelihood
 from rnnlab.models.module import SequenceModel
 
@@ -97,6 +98,8 @@ class Forecaster(SequenceModel):
         loss: ``mse``, ``gaussian`` or ``quantile`` (``rnnlab.models.likelihoods``).
         quantiles: the levels of ``loss=quantile``.
         normalize: ``none``, ``level``, ``window`` or ``difference`` (module docstring).
+        highway: ``p`` adds a linear map of the window's last ``p`` steps to the outputs
+            (an autoregressive highway, ``rnnlab.models.highway``); None: no highway.
         columns: names of the input features, targets and known-future features
             (``{"inputs": [...], "targets": [...], "known": [...]}``, known features last in
             ``inputs``); filled in from the data by ``build_model``. None: one series, both
@@ -121,6 +124,7 @@ class Forecaster(SequenceModel):
         quantiles: Sequence[float] = (0.1, 0.5, 0.9),
         normalize: str = "none",
         columns: dict[str, list[str]] | None = None,
+        highway: int | None = None,
         **loop_settings: Any,
     ) -> None:
         # Plain lists and dicts (not the config's containers): checkpoints must load with
@@ -156,6 +160,8 @@ class Forecaster(SequenceModel):
             )
         positions = [inputs.index(t) for t in self.target_names if t in inputs]
         self.normalizer = WindowNormalizer(normalize, n_observed, positions, horizon)
+        # Built after the other layers, and drawing no random numbers: they start the same.
+        self.highway = ARHighway(highway, len(inputs), horizon * out_per_step) if highway else None
         # model units -> original units for metrics; set from the datamodule in setup().
         self.target_loc: float | Tensor = 0.0
         self.target_scale: float | Tensor = 1.0
@@ -181,6 +187,8 @@ class Forecaster(SequenceModel):
             raw = self.head(hidden)  # [B, L, D] -> [B, H·T·P]
             if self.n_known:
                 raw = raw + self.future_head(future.flatten(1))  # [B, H, K] -> [B, H·K]
+        if self.highway is not None:
+            raw = raw + self.highway(x)  # [B, L, F] -> [B, H·T·P], the linear AR term
         params = self.likelihood.params(raw)
         if shift is None:
             return params

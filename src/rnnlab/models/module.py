@@ -40,6 +40,7 @@ from __future__ import annotations
 import inspect
 import warnings
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from typing import Any
 
 import lightning as L
@@ -116,6 +117,7 @@ class SequenceModel(L.LightningModule):
         self.gradient_clip_val = gradient_clip_val
         self.gradient_clip_algorithm = gradient_clip_algorithm
         self.train_tracker: Any = None
+        self._epoch_losses: list[Tensor] = []  # the epoch's step losses, without a tracker
         # The composed run config (plain containers), stored in every checkpoint by train.py.
         self.run_config: dict[str, Any] | None = None
 
@@ -167,17 +169,28 @@ class SequenceModel(L.LightningModule):
         scheduler = self.lr_schedulers()
         step_scheduler = scheduler if self.scheduler_interval == "step" else None
         max_steps = self.trainer.max_steps
+        plain = getattr(self, "_plain_steps", None) or _PlainSteps()
         losses: list[Tensor] = []
         while self.steps_per_call is None or len(losses) < self.steps_per_call:
             try:
                 batch, _, _ = next(dataloader_iter)
             except StopIteration:
                 break
-            loss, output, target = self.step(self._batch_to_device(batch))
+            if not plain.on_device(batch, self.device):
+                batch = self._batch_to_device(batch)
+            loss, output, target = self.step(batch)
             optimizer.zero_grad()
-            self.manual_backward(loss)
+            if plain.backward:
+                loss.backward()
+            else:
+                self.manual_backward(loss)
             if self.gradient_clip_val:
-                self.clip_gradients(optimizer, self.gradient_clip_val, self.gradient_clip_algorithm)
+                if plain.clip is not None:
+                    plain.clip(plain.params, self.gradient_clip_val)
+                else:
+                    self.clip_gradients(
+                        optimizer, self.gradient_clip_val, self.gradient_clip_algorithm
+                    )
             optimizer.step()
             if step_scheduler is not None:
                 self.lr_scheduler_step(step_scheduler, None)
@@ -187,15 +200,45 @@ class SequenceModel(L.LightningModule):
                 self.train_tracker.update(output.detach(), target, loss)
             if 0 <= max_steps <= self.trainer.global_step:
                 break
+        if self.train_tracker is None:
+            self._epoch_losses.extend(losses)
         if dataloader_iter.done:  # the epoch's last batch was in this step
             if scheduler is not None and step_scheduler is None:
                 self.lr_scheduler_step(scheduler, None)
-            # Logged once per epoch, from its last step: the callbacks that run at train-epoch
-            # end (history, progress lines, NaN guard) then already see this epoch's values.
-            self.log_dict(self.train_epoch_metrics(), on_step=False, on_epoch=True, batch_size=1)
+            self._log_train_epoch()
         if not losses:
             return None
         return {"loss": losses[-1], "step_losses": torch.stack(losses)}
+
+    def _log_train_epoch(self) -> None:
+        """The training epoch's numbers, once, from its last step (so the callbacks that run
+        at train-epoch end, history, progress lines and NaN guard, see this epoch's values).
+
+        Only ``train/loss`` goes through ``self.log`` (callbacks read it, and each
+        ``self.log`` costs Lightning about half a millisecond); the other ``train/*`` numbers
+        and the learning rate go straight to the loggers. ``step`` is logged too: loggers then
+        plot against optimizer steps (``global_step``) for every ``steps_per_execution``.
+        """
+        metrics = self.train_epoch_metrics()
+        if self.train_tracker is None and self._epoch_losses:
+            metrics = {"train/loss": torch.stack(self._epoch_losses).mean()}
+        step = self.trainer.global_step
+        loss = metrics.pop("train/loss", None)
+        logged = (
+            {"step": float(step)} if loss is None else {"train/loss": loss, "step": float(step)}
+        )
+        self.log_dict(logged, on_step=False, on_epoch=True, batch_size=1)
+        if not self.loggers or not self.trainer.is_global_zero:
+            return
+        optimizer = self.optimizers()
+        optimizer = getattr(optimizer, "optimizer", optimizer)  # the torch optimizer inside
+        values = {name: float(value) for name, value in metrics.items()}
+        values[f"lr-{type(optimizer).__name__}"] = optimizer.param_groups[0]["lr"]
+        for logger in self.loggers:
+            logger.log_metrics(values, step=step)
+
+    def on_train_start(self) -> None:
+        self._plain_steps = _PlainSteps.for_run(self)
 
     def _batch_to_device(self, batch: Any) -> Any:
         """What Lightning's own loop does to a batch before the step: precision conversion,
@@ -221,6 +264,7 @@ class SequenceModel(L.LightningModule):
     def on_train_epoch_end(self) -> None:
         if self.train_tracker is not None:
             self.train_tracker.reset()
+        self._epoch_losses = []
 
     def _eval_step(self, batch: Any, metrics: MetricCollection, stage: str) -> None:
         loss, output, target = self.step(batch)
@@ -246,6 +290,8 @@ class SequenceModel(L.LightningModule):
 
     def on_validation_epoch_end(self) -> None:
         self._log_epoch_metrics(self.val_metrics)
+        if not self.trainer.sanity_checking:
+            self.log("step", float(self.trainer.global_step))  # loggers' x: optimizer steps
 
     def on_test_epoch_end(self) -> None:
         self._log_epoch_metrics(self.test_metrics)
@@ -274,3 +320,67 @@ class SequenceModel(L.LightningModule):
     def n_params(self) -> int:
         """Trainable parameters: backbone and head."""
         return sum(p.numel() for p in self.parameters() if p.requires_grad)
+
+
+@dataclass
+class _PlainSteps:
+    """Which parts of an optimizer step may skip Lightning's wrappers in this run.
+
+    Lightning's ``manual_backward``, ``clip_gradients`` and batch transfer call hooks and
+    plugins around one torch call each (about a tenth of a small model's step). Where no
+    callback, module or datamodule overrides those hooks, in one process at 32-bit
+    precision, they do exactly the torch call, so the loop makes it directly: the same
+    arithmetic, bit for bit. Anything else (DDP, mixed precision, a hook someone listens
+    to) takes Lightning's path. ``optimizer.step()`` always goes through Lightning: it
+    counts ``global_step`` and runs ``on_before_optimizer_step``.
+    """
+
+    backward: bool = False
+    clip: Callable[..., Any] | None = None
+    params: list[Tensor] = field(default_factory=list)
+    transfer: bool = False
+
+    def on_device(self, batch: Any, device: torch.device) -> bool:
+        """True when the batch may go to the step as it is (no transfer hooks, on device)."""
+        return (
+            self.transfer
+            and isinstance(batch, (tuple, list))
+            and all(isinstance(t, Tensor) and t.device == device for t in batch)
+        )
+
+    @classmethod
+    def for_run(cls, module: SequenceModel) -> _PlainSteps:
+        from lightning.pytorch.plugins.precision import Precision
+        from lightning.pytorch.strategies import SingleDeviceStrategy
+
+        trainer = module.trainer
+        plain = (
+            type(trainer.precision_plugin) is Precision
+            and isinstance(trainer.strategy, SingleDeviceStrategy)
+            and trainer.world_size == 1
+        )
+        if not plain:
+            return cls()
+        listeners = [(c, L.Callback) for c in trainer.callbacks] + [(module, L.LightningModule)]
+        observed = {
+            hook
+            for hook in ("on_before_backward", "on_after_backward", "backward")
+            for obj, base in listeners
+            if hasattr(base, hook) and is_overridden(hook, obj, base)
+        }
+        transfer_hooks = ("on_before_batch_transfer", "transfer_batch_to_device",
+                          "on_after_batch_transfer")  # fmt: skip
+        dm = trainer.datamodule
+        transferred = any(is_overridden(h, module, L.LightningModule) for h in transfer_hooks) or (
+            dm is not None
+            and any(is_overridden(h, dm, L.LightningDataModule) for h in transfer_hooks)
+        )
+        optimizer = module.optimizers()
+        clip = {"norm": nn.utils.clip_grad_norm_, "value": nn.utils.clip_grad_value_}
+        return cls(
+            backward=not observed,
+            clip=clip.get(module.gradient_clip_algorithm),
+            # Lightning clips the optimizer's parameters (Precision.main_params)
+            params=[p for group in optimizer.param_groups for p in group["params"]],
+            transfer=not transferred,
+        )

@@ -8,6 +8,7 @@ from typing import Any
 
 import lightning as L
 import torch
+from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.utilities import rank_zero_only
 
 from rnnlab.errors import NonFiniteLossError
@@ -163,21 +164,94 @@ class NonFiniteGuard(L.Callback):
     def _stop(trainer, what: str) -> None:
         from pathlib import Path
 
-        saved = [
+        import torch
+
+        saved = {
             Path(cb.best_model_path)
             for cb in trainer.checkpoint_callbacks
             if getattr(cb, "best_model_path", "") and Path(cb.best_model_path).is_file()
-        ]
-        saved.sort(key=lambda p: p.name != "last.ckpt")  # last.ckpt first when there is one
+        }
+        # last.ckpt is written every few epochs, best.ckpt when validation improves: name the
+        # newest (last.ckpt on a tie), with the epoch it holds
+        epochs = {
+            path: torch.load(path, map_location="cpu", weights_only=True, mmap=True)["epoch"] + 1
+            for path in saved
+        }
+        newest = max(epochs, key=lambda p: (epochs[p], p.name == "last.ckpt"), default=None)
         kept = (
-            f"the last good checkpoint is {saved[0]} (after epoch {trainer.current_epoch})"
-            if saved
+            f"the last good checkpoint is {newest} (after epoch {epochs[newest]})"
+            if newest is not None
             else "no checkpoint was written before it"
         )
         raise NonFiniteLossError(
             f"training stopped: {what}; {kept}; try a lower model.optimizer.lr "
             "(model.gradient_clip_val is the gradient-norm clip)"
         )
+
+
+class LastCheckpoint(ModelCheckpoint):
+    """``last.ckpt``: the point to resume from, and the final weights.
+
+    Written every ``every_n_epochs`` epochs, or sooner once ``every_n_seconds`` have passed
+    since the last write, and always at the end of training (the last epoch, early
+    stopping, ``max_steps``). A save costs about as much as a few optimizer steps of the
+    small default model, so writing it every epoch cost several per cent of the fit.
+    Resuming stays exact: a run continues from the last write and repeats the epochs after
+    it, which give the same numbers (batch order and random draws follow ``(seed, epoch)``).
+    Other arguments are ``ModelCheckpoint``'s.
+    """
+
+    def __init__(
+        self, *, every_n_epochs: int = 1, every_n_seconds: float | None = None, **kwargs: Any
+    ) -> None:
+        super().__init__(**kwargs)
+        self.period = every_n_epochs
+        self.every_n_seconds = every_n_seconds
+        self._saved_at = (0, 0.0)  # (epochs done, monotonic time) at the last write
+        self._decided = (-1, False)  # (epoch, whether it writes): asked twice per epoch
+
+    def _due(self, trainer: L.Trainer) -> bool:
+        """Whether this epoch's end writes last.ckpt (decided once per epoch)."""
+        import time
+
+        epoch = trainer.current_epoch + 1
+        if self._decided[0] == epoch:
+            return self._decided[1]
+        now = time.monotonic()
+        last_epoch, last_time = self._saved_at
+        seconds = self.every_n_seconds
+        due = (
+            epoch - last_epoch >= self.period
+            or (seconds is not None and now - last_time >= seconds)
+            or epoch >= (trainer.max_epochs or 0) > 0
+            or trainer.should_stop
+            or 0 <= trainer.max_steps <= trainer.global_step
+        )
+        if due:
+            self._saved_at = (epoch, now)
+        self._decided = (epoch, due)
+        return due
+
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        import time
+
+        super().on_train_start(trainer, pl_module)
+        self._saved_at = (trainer.current_epoch, time.monotonic())  # also after a resume
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if self._due(trainer):
+            super().on_train_epoch_end(trainer, pl_module)
+
+    def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if not trainer.sanity_checking and self._due(trainer):
+            super().on_validation_end(trainer, pl_module)
+
+    def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        super().on_train_end(trainer, pl_module)
+        # A stop decided after this epoch's write was skipped (e.g. early stopping checked
+        # at train-epoch end): the final weights still go to last.ckpt.
+        if self._saved_at[0] != trainer.current_epoch and self.dirpath:
+            trainer.save_checkpoint(self.format_checkpoint_name({}))
 
 
 class SeedEachEpoch(L.Callback):

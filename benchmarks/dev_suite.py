@@ -1,0 +1,305 @@
+"""The development suite: every backbone on every series, each test MSE beside its baselines.
+
+    python benchmarks/dev_suite.py                              # everything (hours on 2 cores)
+    python benchmarks/dev_suite.py --backbones lstm,gru --series sine_noise0.2,sunspots
+    python benchmarks/dev_suite.py --set model.optimizer.weight_decay=0.01 --tag wd0.01
+    python benchmarks/dev_suite.py --jobs 2 --table-only        # print what is cached
+
+The defaults of rnnlab are chosen on this suite, never on the test split the README reports
+(the sine with ``data.seed=42``): every sine here draws its noise with ``data.seed`` 100-103.
+Each run is ``train()`` at the defaults plus the series' overrides plus ``--set``; its
+``metrics.json`` is cached under ``logs/dev_suite/<tag>/<series>/<backbone>/`` (or
+``$RNNLAB_DEV_SUITE_DIR/...``), so an
+interrupted suite continues where it stopped and a run whose overrides changed runs again.
+The table (``benchmarks/results/dev_suite_<tag>.json`` and printed) holds, per backbone and
+series, the test MSE divided by the linear AR baseline's and by repeating the last value's
+(``ar`` and ``naive``: below 1 beats the baseline), and per backbone the worst and median
+ratio to AR. Tasks that are not forecasts (memory tasks, classification) report their
+metric beside their own baselines.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results"
+WORK = Path(os.environ.get("RNNLAB_DEV_SUITE_DIR", ROOT / "logs" / "dev_suite"))
+# What a suite run drops from the defaults: only what does not change the trained weights
+# or the tested checkpoint (pictures, TensorBoard, console output).
+QUIET = ["callbacks.figures=null", "callbacks.progress_bar=null", "callbacks.epoch_printer=null",
+         "logger=none", "trainer.accelerator=cpu"]  # fmt: skip
+
+SINE = "data.seed=100"  # a development noise draw (the README's numbers use data.seed=42)
+SERIES: dict[str, list[str]] = {
+    # the walk-through's sine, other noise draws
+    **{f"sine_seed{s}": [f"data.seed={s}"] for s in (100, 101, 102, 103)},
+    # less and more noise, shorter and longer windows
+    "sine_noise0.05": [SINE, "data.noise_std=0.05"],
+    "sine_noise0.2": [SINE, "data.noise_std=0.2"],
+    "sine_len10": [SINE, "data.seq_len=10"],
+    "sine_len40": [SINE, "data.seq_len=40"],
+    # the issue's failure: a noisier sine read through a longer window
+    "sine_noise0.2_len40": [SINE, "data.noise_std=0.2", "data.seq_len=40"],
+    # sin(0.1 t) sampled as the walk-through does (628 steps a period) on a rising line
+    "sine_trend": [
+        "data=seasonal",
+        "data.sample_size=1000",
+        "data.level=0.0",
+        "data.trend=0.002",
+        "data.periods=[628.3]",
+        "data.amplitudes=[1.0]",
+        "data.noise_std=0.1",
+        "data.seed=100",
+        "data.season=null",
+    ],
+    # a real series: yearly sunspot numbers (as experiment=real_series)
+    "sunspots": [
+        "data=csv",
+        "data.path=data/sunspots_yearly.csv",
+        "data.target=sunspots",
+        "data.time_column=year",
+        "data.seq_len=20",
+        "data.batch_size=32",
+    ],
+    # a weekly season in noise, two noise levels, and the same with a trend
+    "seasonal_noise0.5": ["data=seasonal", "data.trend=0.0", "data.noise_std=0.5"],
+    "seasonal_noise2": ["data=seasonal", "data.trend=0.0", "data.noise_std=2.0"],
+    "seasonal_trend": ["data=seasonal"],
+}
+# Workloads of other tasks, run when their configs exist (conf/data/<name>.yaml).
+OTHER_TASKS: dict[str, list[str]] = {
+    "adding": ["data=adding"],
+    "copy": ["data=copy"],
+    "selective_copy": ["data=selective_copy"],
+    "japanese_vowels": ["data=japanese_vowels"],
+}
+
+
+def defaults_fingerprint() -> str:
+    """A short hash of the default training config (model, task, callbacks, trainer): tells
+    whether cached suite results were made at the current defaults."""
+    import hashlib
+    import tempfile
+
+    from rnnlab.run.config import compose_config, plain_config
+
+    with tempfile.TemporaryDirectory() as tmp:
+        cfg = plain_config(compose_config(Path(tmp), []))
+    keep = {k: cfg.get(k) for k in ("model", "callbacks", "trainer", "test_ckpt", "seed")}
+    for name in list(keep["callbacks"] or {}):  # output paths differ per run
+        node = keep["callbacks"][name]
+        if isinstance(node, dict):
+            keep["callbacks"][name] = {k: v for k, v in node.items() if "path" not in k}
+    keep["trainer"] = {k: v for k, v in (keep["trainer"] or {}).items() if k != "default_root_dir"}
+    text = json.dumps(keep, sort_keys=True, default=str)
+    return hashlib.sha1(text.encode()).hexdigest()[:12]
+
+
+def backbones() -> list[str]:
+    """Every backbone config (conf/backbone/*.yaml)."""
+    return sorted(p.stem for p in (ROOT / "conf" / "backbone").glob("*.yaml"))
+
+
+def all_series() -> dict[str, list[str]]:
+    """The forecasting series and the other tasks whose data configs exist."""
+    others = {
+        k: v
+        for k, v in OTHER_TASKS.items()
+        if (ROOT / "conf" / "data" / f"{v[0][5:]}.yaml").is_file()
+    }
+    return {**SERIES, **others}
+
+
+def _results_key(overrides: list[str]) -> list[str]:
+    """The overrides that can change a run's numbers (output settings left out)."""
+    quiet = ("callbacks.figures=", "callbacks.progress_bar=", "callbacks.epoch_printer=",
+             "callbacks.lr_monitor=", "logger=", "trainer.accelerator=")  # fmt: skip
+    return [o for o in overrides if not o.startswith(quiet)]
+
+
+def run_dir(tag: str, series: str, backbone: str) -> Path:
+    return WORK / tag / series / backbone
+
+
+def run_one(job: tuple[str, str, str, list[str]]) -> dict:
+    """Train one (series, backbone) unless its cached result used the same overrides."""
+    tag, series, backbone, overrides = job
+    out = run_dir(tag, series, backbone)
+    cached = out / "suite.json"
+    if cached.is_file():
+        saved = json.loads(cached.read_text())
+        if _results_key(saved.get("overrides", [])) == _results_key(overrides):
+            return saved
+    import shutil
+
+    import torch
+
+    from rnnlab.run.config import compose_config
+    from rnnlab.run.train import train
+
+    torch.set_num_threads(1)
+    shutil.rmtree(out, ignore_errors=True)
+    start = time.perf_counter()
+    record: dict = {"series": series, "backbone": backbone, "overrides": overrides}
+    try:
+        metrics = train(compose_config(out / "run", overrides))
+        record["metrics"] = {k: v for k, v in metrics.items() if not isinstance(v, (dict, list))}
+        record["metrics"]["baselines"] = metrics.get("baselines", {})
+    except Exception as exc:  # a failed run is a result too (e.g. a NaN loss)
+        record["error"] = f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}"
+    record["seconds"] = round(time.perf_counter() - start, 1)
+    out.mkdir(parents=True, exist_ok=True)
+    cached.write_text(json.dumps(record, indent=1) + "\n")
+    return record
+
+
+def ratios(record: dict) -> dict[str, float | None]:
+    """``{baseline: metric / baseline's}`` for a run (below 1 beats a min-goal baseline)."""
+    metrics = record.get("metrics")
+    if not metrics:
+        return {}
+    value = metrics.get(metrics.get("metric", "test_mse"))
+    out = {}
+    for name, base in (metrics.get("baselines") or {}).items():
+        out[name] = value / base if value is not None and base else None
+    return out
+
+
+def summarize(records: list[dict]) -> dict:
+    """Per backbone: each series' ratios, the worst and median ratio to the AR baseline, and
+    the series where the model is not better than repeating the last value."""
+    table: dict[str, dict] = {}
+    for rec in records:
+        row = table.setdefault(rec["backbone"], {"series": {}})
+        r = ratios(rec)
+        entry = {"ar": r.get("linear_ar"), "naive": r.get("naive_last"), "seconds": rec["seconds"]}
+        metrics = rec.get("metrics") or {}
+        if metrics.get("task", "forecast") != "forecast":
+            key = metrics.get("metric")
+            entry = {"metric": key, "value": metrics.get(key), "goal": metrics.get("metric_goal"),
+                     "baselines": metrics.get("baselines"), "seconds": rec["seconds"]}  # fmt: skip
+        if "error" in rec:
+            entry["error"] = rec["error"]
+        row["series"][rec["series"]] = entry
+    for row in table.values():
+        ar = {s: e["ar"] for s, e in row["series"].items() if e.get("ar") is not None}
+        naive = {s: e["naive"] for s, e in row["series"].items() if e.get("naive") is not None}
+        if ar:
+            worst = max(ar, key=ar.get)
+            row["ar_worst"], row["ar_worst_series"] = ar[worst], worst
+            row["ar_median"] = statistics.median(ar.values())
+            row["ar_over_1.05"] = sorted(s for s, v in ar.items() if v > 1.05)
+        row["not_better_than_naive"] = sorted(s for s, v in naive.items() if v >= 1.0)
+        row["errors"] = sorted(s for s, e in row["series"].items() if "error" in e)
+    return table
+
+
+def format_table(table: dict, series: list[str]) -> str:
+    """Rows: series; columns: backbones; cells ``ar/naive`` ratios."""
+    names = sorted(table)
+    lines = ["test MSE / AR baseline (/ naive last value), per series and backbone", ""]
+    header = ["series", *names]
+    rows = [header]
+    for s in series:
+        cells = [s]
+        for b in names:
+            e = table[b]["series"].get(s)
+            if e is None:
+                cells.append("")
+            elif "error" in e:
+                cells.append("failed")
+            elif "ar" in e:
+                cells.append(f"{e['ar']:.3f} ({e['naive']:.2f})" if e["ar"] is not None else "-")
+            else:
+                cells.append(f"{e['metric']}={e['value']:.3g}" if e["value"] is not None else "-")
+        rows.append(cells)
+    rows.append(["worst / AR", *(_num(table[b].get("ar_worst")) for b in names)])
+    rows.append(["  at", *(table[b].get("ar_worst_series", "") for b in names)])
+    rows.append(["median / AR", *(_num(table[b].get("ar_median")) for b in names)])
+    rows.append(["series > 1.05 AR", *(str(len(table[b].get("ar_over_1.05", []))) for b in names)])
+    rows.append(["not < naive", *(str(len(table[b]["not_better_than_naive"])) for b in names)])
+    widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
+    lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in rows]
+    return "\n".join(lines)
+
+
+def _num(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}"
+
+
+def dev_figures(figure, tag: str = "defaults") -> dict[str, dict]:
+    """``make bench``'s summary of the last suite run at ``tag``: per backbone the worst and
+    median test MSE / AR baseline over the forecasting series (goal: worst <= 1.05) and the
+    series where it is not better than repeating the last value (goal: none)."""
+    path = RESULTS / f"dev_suite_{tag}.json"
+    if not path.is_file():
+        return {
+            "dev_suite": figure(None, None, note=f"no {path.name}: run benchmarks/dev_suite.py")
+        }
+    saved = json.loads(path.read_text())
+    current = saved.get("defaults") == defaults_fingerprint()
+    note = {"results": path.name, "at_current_defaults": current, "series": saved.get("series")}
+    figs = {}
+    for backbone, row in sorted(saved["table"].items()):
+        figs[f"dev_ar_worst[{backbone}]"] = figure(
+            row.get("ar_worst"), "<= 1.05", series=row.get("ar_worst_series"), **note
+        )
+        figs[f"dev_ar_median[{backbone}]"] = figure(row.get("ar_median"), None)
+        figs[f"dev_not_below_naive[{backbone}]"] = figure(
+            len(row["not_better_than_naive"]), "<= 0", series=row["not_better_than_naive"]
+        )
+    return figs
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--backbones", default="", help="comma-separated (default: all)")
+    parser.add_argument("--series", default="", help="comma-separated (default: all)")
+    parser.add_argument("--set", action="append", default=[], metavar="OVERRIDE",
+                        help="an override for every run (repeatable)")  # fmt: skip
+    parser.add_argument("--tag", default="defaults", help="name of this configuration")
+    parser.add_argument("--jobs", type=int, default=1, help="runs in parallel")
+    parser.add_argument("--table-only", action="store_true", help="only print cached results")
+    args = parser.parse_args(argv)
+    known = all_series()
+    series = [s for s in args.series.split(",") if s] or list(known)
+    chosen = [b for b in args.backbones.split(",") if b] or backbones()
+    unknown = sorted(set(series) - set(known)) + sorted(set(chosen) - set(backbones()))
+    if unknown:
+        parser.error(f"unknown series or backbone: {', '.join(unknown)}")
+    jobs = [(args.tag, s, b, [*QUIET, *known[s], f"backbone={b}", *args.set])
+            for s in series for b in chosen]  # fmt: skip
+    if args.table_only:
+        records = [json.loads(p.read_text()) for job in jobs
+                   if (p := run_dir(*job[:3]) / "suite.json").is_file()]  # fmt: skip
+    elif args.jobs > 1:
+        from concurrent.futures import ProcessPoolExecutor
+
+        with ProcessPoolExecutor(args.jobs) as pool:
+            records = list(pool.map(run_one, jobs))
+    else:
+        records = []
+        for i, job in enumerate(jobs, 1):
+            records.append(run_one(job))
+            print(f"[{i}/{len(jobs)}] {job[1]} {job[2]}: {records[-1].get('seconds')} s",
+                  file=sys.stderr, flush=True)  # fmt: skip
+    table = summarize(records)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    out = RESULTS / f"dev_suite_{args.tag}.json"
+    record = {"tag": args.tag, "set": args.set, "defaults": defaults_fingerprint(),
+              "series": series, "load_1min": os.getloadavg()[0], "table": table}  # fmt: skip
+    out.write_text(json.dumps(record, indent=1) + "\n")
+    print(format_table(table, series))
+    print(f"\n-> {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
