@@ -13,7 +13,7 @@ from rnnlab.run.validation import validate_config
 from .conftest import CONF_DIR, compose_config
 
 # Options that need a value the group cannot know (the user's file) to be complete.
-NEEDS = {"data=csv": ["data.path=data/sunspots_yearly.csv", "data.column=sunspots"]}
+NEEDS = {"data=csv": ["data.path=data/sunspots_yearly.csv", "data.target=sunspots"]}
 # A task other than forecasting needs data that serves it (data=sine serves task=forecast).
 NEEDS.update(
     {

@@ -31,7 +31,7 @@ class BatchProbe(L.Callback):
         self.targets: list[float] = []
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
-        # (the batch the step took: model.steps_per_execution is 1 here)
+        # (the batch the step took when model.steps_per_execution=1; the last of K otherwise)
         if trainer.current_epoch == 0:
             self.targets += batch[1].flatten().tolist()
 
@@ -140,15 +140,18 @@ def test_ddp_cpu_jobs_of_a_sweep_train_two_processes_each_in_one_run_dir(tmp_pat
     for key in ("RANK", "LOCAL_RANK", "WORLD_SIZE", "MASTER_PORT"):
         env.pop(key, None)
     # Two jobs one after the other in one process: the second only starts its ranks if the
-    # first left nothing behind (environment, process group).
+    # first left nothing behind (environment, process group). The first takes one optimizer
+    # step per Lightning step, so the probe sees every batch; the second runs the default
+    # (the whole epoch in one Lightning step) and must end with the same weights.
     result = subprocess.run(
-        [sys.executable, str(ROOT / "train.py"), "-m", "seed=1,2", "trainer=ddp_cpu",
+        [sys.executable, str(ROOT / "train.py"), "-m", "model.steps_per_execution=1,epoch",
+         "trainer=ddp_cpu",
          "trainer.max_epochs=2", "data.batch_size=19", "backbone=gru",
          "model.backbone.hidden_size=8", "callbacks.progress_bar=null", "callbacks.figures=null",
          "+callbacks.batch_probe._target_=tests.test_ddp.BatchProbe",
-         f"+callbacks.batch_probe.out_dir={probe}/seed" + "${seed}",
+         f"+callbacks.batch_probe.out_dir={probe}/k" + "${model.steps_per_execution}",
          "hydra.callbacks.sweep_report.compare=false", f"hydra.sweep.dir={sweep_dir}",
-         "hydra.sweep.subdir=seed${seed}"],
+         "hydra.sweep.subdir=k${model.steps_per_execution}"],
         capture_output=True, text=True, cwd=tmp_path, env=env, timeout=600,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
@@ -156,7 +159,7 @@ def test_ddp_cpu_jobs_of_a_sweep_train_two_processes_each_in_one_run_dir(tmp_pat
     # one directory per job (nothing else under the working directory), one of everything
     assert sorted(p.name for p in tmp_path.iterdir()) == ["probe", "sweep"]
     jobs = sorted(p for p in sweep_dir.iterdir() if p.is_dir())
-    assert [p.name for p in jobs] == ["seed1", "seed2"]
+    assert [p.name for p in jobs] == ["k1", "kepoch"]
     assert result.stdout.count("naive_last_mse") == 2  # each job's summary, printed by rank 0
     dm = SineDataModule(seq_len=20)
     dm.setup()
@@ -171,10 +174,15 @@ def test_ddp_cpu_jobs_of_a_sweep_train_two_processes_each_in_one_run_dir(tmp_pat
         assert metrics["epochs_trained"] == 2 and 0 < metrics["test_mse"] < 1
         assert torch.isfinite(torch.tensor(metrics["best_val_mse"]))
 
-        # both ranks trained, on different halves of the epoch's batches
         ranks = [json.loads((probe / job.name / f"rank{r}.json").read_text()) for r in (0, 1)]
         assert [r["world_size"] for r in ranks] == [2, 2]
-        seen = [set(r["targets"]) for r in ranks]
-        assert seen[0] and seen[1] and not seen[0] & seen[1]
-        assert seen[0] | seen[1] == train_targets
-        assert len(ranks[0]["targets"]) == len(ranks[1]["targets"]) == len(train_targets) // 2
+
+    # both ranks trained, on different halves of the epoch's batches (seen one by one at K=1)
+    ranks = [json.loads((probe / "k1" / f"rank{r}.json").read_text()) for r in (0, 1)]
+    seen = [set(r["targets"]) for r in ranks]
+    assert seen[0] and seen[1] and not seen[0] & seen[1]
+    assert seen[0] | seen[1] == train_targets
+    assert len(ranks[0]["targets"]) == len(ranks[1]["targets"]) == len(train_targets) // 2
+    # the same optimizer steps in the same order, gradients averaged across ranks alike
+    k1, kepoch = (json.loads((job / "metrics.json").read_text()) for job in jobs)
+    assert kepoch["test_mse"] == k1["test_mse"] and kepoch["best_val_mse"] == k1["best_val_mse"]

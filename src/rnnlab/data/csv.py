@@ -138,8 +138,8 @@ def read_columns(
     return pd.DataFrame(values), time
 
 
-# Cells read as missing values (pandas' own list, minus nothing; kept explicit so a column
-# of text such as "none" is not silently taken for gaps).
+# Cells read as missing values, compared case-insensitively after stripping spaces: the usual
+# markers, listed here rather than left to pandas so that the rule is one place and visible.
 _MISSING = {"", "nan", "na", "n/a", "null", "none", "#n/a", "-nan", "<na>"}
 
 

@@ -89,9 +89,10 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     tidy_lightning_logging()
     output_dir = Path(cfg.paths.output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
-    ckpt_path = resume_checkpoint(cfg)  # ckpt_path=PATH, or last.ckpt of this dir (resume=true)
     L.seed_everything(cfg.seed, workers=True, verbose=False)
-    run = build_run(cfg)
+    run = build_run(cfg)  # writes nothing yet; fills in what the data decides (input sizes...)
+    # Compared after the build, so that settings the data fills in are compared as filled in.
+    ckpt_path = resume_checkpoint(cfg)  # ckpt_path=PATH, or last.ckpt of this dir (resume=true)
     trainer, model, dm = run.trainer, run.model, run.datamodule
 
     start = time.perf_counter()
