@@ -122,6 +122,8 @@ class MinGRU(ScanBackbone):
         self.scan_args = {"scan": scan, "chunk": chunk}
         self.build_stacks()
 
+    layer_class: type[MinimalLayer] = MinGRULayer  # MinLSTM swaps in its own layer
+
     def make_layer(self, index: int) -> nn.Module:
         width = self.input_size if index == 0 else self.hidden_size
-        return MinGRULayer(width, self.hidden_size, **self.scan_args)
+        return self.layer_class(width, self.hidden_size, **self.scan_args)

@@ -16,8 +16,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from rnnlab.models.mingru import MinimalLayer, g, log_g, softplus
-from rnnlab.models.scan import ScanBackbone
+from rnnlab.models.mingru import MinGRU, MinimalLayer, g, log_g, softplus
 
 __all__ = ["MinLSTM"]
 
@@ -43,24 +42,7 @@ class MinLSTMLayer(MinimalLayer):
         return -softplus(diff), -softplus(-diff) + log_g(v)
 
 
-class MinLSTM(ScanBackbone):
+class MinLSTM(MinGRU):
     """Stacked minLSTM layers (dropout between them); arguments as for ``MinGRU``."""
 
-    def __init__(
-        self,
-        input_size: int = 1,
-        hidden_size: int = 32,
-        num_layers: int = 1,
-        dropout: float = 0.0,
-        bidirectional: bool = False,
-        mode: str = "auto",
-        scan: str = "chunked",
-        chunk: int | None = None,
-    ) -> None:
-        super().__init__(input_size, hidden_size, num_layers, dropout, bidirectional, mode)
-        self.scan_args = {"scan": scan, "chunk": chunk}
-        self.build_stacks()
-
-    def make_layer(self, index: int) -> nn.Module:
-        width = self.input_size if index == 0 else self.hidden_size
-        return MinLSTMLayer(width, self.hidden_size, **self.scan_args)
+    layer_class = MinLSTMLayer
