@@ -245,7 +245,7 @@ def dev_figures(figure, tag: str = "defaults") -> dict[str, dict]:
         }
     saved = json.loads(path.read_text())
     current = saved.get("defaults") == defaults_fingerprint()
-    note = {"results": path.name, "at_current_defaults": current, "series": saved.get("series")}
+    note = {"results": path.name, "at_current_defaults": current, "suite": saved.get("series")}
     figs = {}
     for backbone, row in sorted(saved["table"].items()):
         figs[f"dev_ar_worst[{backbone}]"] = figure(
