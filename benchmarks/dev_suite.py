@@ -1,6 +1,7 @@
 """The development suite: every backbone on every series, each test MSE beside its baselines.
 
-    python benchmarks/dev_suite.py                              # everything (hours on 2 cores)
+    python benchmarks/dev_suite.py --jobs 2                     # every backbone, every series
+    python benchmarks/dev_suite.py --series all                 # plus the other tasks (hours)
     python benchmarks/dev_suite.py --backbones lstm,gru --series sine_noise0.2,sunspots
     python benchmarks/dev_suite.py --set model.optimizer.weight_decay=0.01 --tag wd0.01
     python benchmarks/dev_suite.py --jobs 2 --table-only        # print what is cached
@@ -261,7 +262,9 @@ def dev_figures(figure, tag: str = "defaults") -> dict[str, dict]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--backbones", default="", help="comma-separated (default: all)")
-    parser.add_argument("--series", default="", help="comma-separated (default: all)")
+    parser.add_argument("--series", default="",
+                        help="comma-separated; default: the forecasting series; 'all' adds "
+                        "the memory and classification tasks")  # fmt: skip
     parser.add_argument("--set", action="append", default=[], metavar="OVERRIDE",
                         help="an override for every run (repeatable)")  # fmt: skip
     parser.add_argument("--tag", default="defaults", help="name of this configuration")
@@ -269,7 +272,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--table-only", action="store_true", help="only print cached results")
     args = parser.parse_args(argv)
     known = all_series()
-    series = [s for s in args.series.split(",") if s] or list(known)
+    series = [s for s in args.series.split(",") if s] or list(SERIES)
+    if series == ["all"]:
+        series = list(known)
     chosen = [b for b in args.backbones.split(",") if b] or backbones()
     unknown = sorted(set(series) - set(known)) + sorted(set(chosen) - set(backbones()))
     if unknown:
