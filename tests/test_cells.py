@@ -279,3 +279,20 @@ def test_padding_changes_no_real_step_in_either_direction(cell):
     out = net(batch, lengths=torch.tensor([5, 9]))
     assert max_difference([out[:1, :5]], [net(short)]) <= TOL
     assert max_difference([out[1:]], [net(batch[1:])]) <= TOL
+
+
+@pytest.mark.parametrize("flushing", [False, True])
+def test_a_scan_backward_leaves_the_subnormal_setting_as_it_found_it(flushing):
+    from rnnlab.models.scan import _flushing_subnormals
+
+    torch.set_flush_denormal(flushing)
+    try:
+        # |a| = 0.5 over 300 steps: a last-step gradient decays through the subnormal range
+        a = torch.full((1, 1, 4), 0.5)
+        b = torch.randn(2, 300, 4, requires_grad=True)
+        for scan in (scan_sequential, scan_chunked):
+            scan(a, b)[:, -1].sum().backward()
+            assert _flushing_subnormals() == flushing
+        assert torch.isfinite(b.grad).all() and b.grad[:, -1].eq(2.0).all()  # two scans
+    finally:
+        torch.set_flush_denormal(False)

@@ -32,9 +32,10 @@ Which is fastest depends on the device, the length and the work per step: ``pick
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import torch
 from torch import Tensor, nn
@@ -111,6 +112,34 @@ def scan_reference(a: Tensor, b: Tensor, h0: Tensor | None = None) -> Tensor:
     return torch.stack(states, dim=1)  # T × [B, H] -> [B, T, H]
 
 
+def _flushing_subnormals() -> bool:
+    """Whether this thread already flushes subnormal floats to zero (torch has no getter)."""
+    return (torch.tensor([1e-39]) * 1.0).item() == 0.0
+
+
+def _flush_subnormals(backward: Callable) -> Callable:
+    """Run a CPU backward recursion with subnormal floats flushed to zero, then restore.
+
+    When a loss reads only the last steps (as the heads do), ``δ_t = a δ_{t+1}`` decays
+    geometrically into the subnormal range (below 1.2e-38 in float32), where the CPU computes
+    each operation about a hundred times slower; with |a| near 1 (the LRU's ring reaches
+    0.999) it stays there for thousands of steps: the LRU's backward at T = 4000 took 20 s
+    instead of 6 s. Values that small carry nothing a float32 gradient can use.
+    """
+
+    @functools.wraps(backward)
+    def wrapped(ctx, grad_h: Tensor, *rest):
+        if grad_h.device.type != "cpu" or _flushing_subnormals():
+            return backward(ctx, grad_h, *rest)
+        torch.set_flush_denormal(True)
+        try:
+            return backward(ctx, grad_h, *rest)
+        finally:
+            torch.set_flush_denormal(False)
+
+    return wrapped
+
+
 class _StepScan(torch.autograd.Function):
     """The step loop with its backward written out (see the module docstring)."""
 
@@ -125,6 +154,7 @@ class _StepScan(torch.autograd.Function):
         return h
 
     @staticmethod
+    @_flush_subnormals
     def backward(ctx, grad_h: Tensor) -> tuple[Tensor | None, Tensor, Tensor | None]:
         a, h, h0 = ctx.saved_tensors
         # For complex numbers autograd's convention multiplies by conjugates: d(a h)/dh -> ā.
@@ -230,6 +260,7 @@ class _ChunkScan(torch.autograd.Function):
         return h
 
     @staticmethod
+    @_flush_subnormals
     def backward(ctx, grad_h: Tensor) -> tuple[Tensor | None, Tensor, Tensor | None, None]:
         a, h, h0 = ctx.saved_tensors
         batch, length, size = h.shape
