@@ -16,12 +16,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-import lightning as L
 import torch
 from torch import Tensor
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import Dataset
 
-from rnnlab.data.windows import SPLITS, BatchIndexSampler
+from rnnlab.data.windows import SPLITS, BatchLoaders
 
 
 @dataclass
@@ -87,7 +86,7 @@ class SequenceDataset(Dataset):
         return self.data.lengths
 
 
-class SequenceDataModule(L.LightningDataModule):
+class SequenceDataModule(BatchLoaders):
     """Base for datamodules of whole sequences: subclasses return the splits from ``build``.
 
     Class attributes a subclass sets:
@@ -109,11 +108,7 @@ class SequenceDataModule(L.LightningDataModule):
         shuffle_seed: int = 0,
         num_workers: int = 0,
     ) -> None:
-        super().__init__()
-        self.batch_size = batch_size
-        self.eval_batch_size = eval_batch_size
-        self.shuffle_seed = shuffle_seed
-        self.num_workers = num_workers
+        super().__init__(batch_size, eval_batch_size, shuffle_seed, num_workers)
         self.sets: dict[str, SequenceSet] = {}
         self.datasets: dict[str, SequenceDataset] = {}
 
@@ -130,11 +125,8 @@ class SequenceDataModule(L.LightningDataModule):
         if self.datasets:
             return
         self.load()
-        sets = self.sets
-        trainer = getattr(self, "trainer", None)
-        if trainer is not None and trainer.strategy.root_device.type != "cpu":
-            # On a GPU the data moves once; batches are then sliced on the device.
-            sets = {k: v.to(trainer.strategy.root_device) for k, v in sets.items()}
+        device = self.accelerator_device()
+        sets = self.sets if device is None else {k: v.to(device) for k, v in self.sets.items()}
         self.datasets = {name: SequenceDataset(sets[name]) for name in SPLITS if name in sets}
 
     @property
@@ -147,24 +139,6 @@ class SequenceDataModule(L.LightningDataModule):
         """Model settings the data decides, as paths under ``model`` (e.g.
         ``backbone.input_size``)."""
         return {"backbone.input_size": self.n_features}
-
-    def _loader(self, split: str, shuffle: bool, batch_size: int) -> DataLoader:
-        dataset = self.datasets[split]
-        sampler = BatchIndexSampler(len(dataset), batch_size, shuffle, self.shuffle_seed)
-        # batch_size=None: the sampler already yields whole batches, nothing is collated.
-        return DataLoader(dataset, sampler=sampler, batch_size=None, num_workers=self.num_workers)
-
-    def train_dataloader(self) -> DataLoader:
-        return self._loader("train", True, self.batch_size)
-
-    def val_dataloader(self) -> DataLoader:
-        return self._loader("val", False, self.eval_batch_size)
-
-    def test_dataloader(self) -> DataLoader:
-        return self._loader("test", False, self.eval_batch_size)
-
-    def predict_dataloader(self) -> DataLoader:
-        return self.test_dataloader()
 
 
 def split_generator(seed: int, split: str) -> torch.Generator:

@@ -219,7 +219,60 @@ class BatchIndexSampler(Sampler[Tensor]):
         yield from order.split(self.batch_size)
 
 
-class WindowDataModule(L.LightningDataModule):
+class BatchLoaders(L.LightningDataModule):
+    """The loaders every rnnlab datamodule shares: ``self.datasets`` (split name -> a dataset
+    indexed by a tensor of indices, set up by the subclass) served in whole batches by a
+    ``BatchIndexSampler``, nothing collated.
+
+    Args:
+        batch_size, eval_batch_size: items per training / evaluation batch.
+        shuffle_seed: seed of the training batch order.
+        num_workers: DataLoader worker processes.
+    """
+
+    def __init__(
+        self,
+        batch_size: int = 64,
+        eval_batch_size: int = 4096,
+        shuffle_seed: int = 0,
+        num_workers: int = 0,
+    ) -> None:
+        super().__init__()
+        self.batch_size = batch_size
+        self.eval_batch_size = eval_batch_size
+        self.shuffle_seed = shuffle_seed
+        self.num_workers = num_workers
+        self.datasets: dict[str, Dataset] = {}
+
+    def accelerator_device(self) -> torch.device | None:
+        """The trainer's device when it is not the CPU: the data moves there once in
+        ``setup`` and batches are then sliced on the device."""
+        trainer = getattr(self, "trainer", None)
+        device = trainer.strategy.root_device if trainer is not None else None
+        return device if device is not None and device.type != "cpu" else None
+
+    def _loader(self, split: str, shuffle: bool, batch_size: int) -> DataLoader:
+        dataset = self.datasets[split]
+        sampler = BatchIndexSampler(len(dataset), batch_size, shuffle, self.shuffle_seed)
+        # batch_size=None: the sampler already yields whole batches, nothing is collated.
+        return DataLoader(dataset, sampler=sampler, batch_size=None, num_workers=self.num_workers)
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader("train", True, self.batch_size)
+
+    def val_dataloader(self) -> DataLoader | list:
+        if "val" not in self.datasets:
+            return []
+        return self._loader("val", False, self.eval_batch_size)
+
+    def test_dataloader(self) -> DataLoader:
+        return self._loader("test", False, self.eval_batch_size)
+
+    def predict_dataloader(self) -> DataLoader:
+        return self.test_dataloader()
+
+
+class WindowDataModule(BatchLoaders):
     """Base for every series datamodule: subclasses provide the series in ``build_series``.
 
     Subclasses set ``self.series`` (float32, in the units the model trains on: ``[N]`` for one
@@ -255,16 +308,12 @@ class WindowDataModule(L.LightningDataModule):
         horizon: int = 1,
         season: int | None = None,
     ) -> None:
-        super().__init__()
+        super().__init__(batch_size, eval_batch_size, shuffle_seed, num_workers)
         self.seq_len = seq_len
         self.horizon = horizon
         self.season = season
         self.val_fraction = val_fraction
         self.test_fraction = test_fraction
-        self.batch_size = batch_size
-        self.eval_batch_size = eval_batch_size
-        self.shuffle_seed = shuffle_seed
-        self.num_workers = num_workers
         self.series: Tensor | None = None
         self.columns: Columns = UNIVARIATE
         self.loc: float | Tensor = 0.0
@@ -294,34 +343,11 @@ class WindowDataModule(L.LightningDataModule):
         if self.datasets:
             return
         self.load()
-        series = self.series
-        # On a GPU the whole series moves once; batches are then sliced on the device.
-        trainer = getattr(self, "trainer", None)
-        if trainer is not None and trainer.strategy.root_device.type != "cpu":
-            series = series.to(trainer.strategy.root_device)
+        device = self.accelerator_device()
+        series = self.series if device is None else self.series.to(device)
         self.datasets = {
             name: WindowDataset(series, s, self.columns) for name, s in self.splits.items()
         }
-
-    def _loader(self, split: str, shuffle: bool, batch_size: int) -> DataLoader:
-        dataset = self.datasets[split]
-        sampler = BatchIndexSampler(len(dataset), batch_size, shuffle, self.shuffle_seed)
-        # batch_size=None: the sampler already yields whole batches, nothing is collated.
-        return DataLoader(dataset, sampler=sampler, batch_size=None, num_workers=self.num_workers)
-
-    def train_dataloader(self) -> DataLoader:
-        return self._loader("train", True, self.batch_size)
-
-    def val_dataloader(self) -> DataLoader | list:
-        if "val" not in self.datasets:
-            return []
-        return self._loader("val", False, self.eval_batch_size)
-
-    def test_dataloader(self) -> DataLoader:
-        return self._loader("test", False, self.eval_batch_size)
-
-    def predict_dataloader(self) -> DataLoader:
-        return self.test_dataloader()
 
     # ------------------------------------------------------------------ columns and units
     @property
