@@ -4,7 +4,6 @@ but how often Lightning's per-step machinery runs."""
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 
 import lightning as L
@@ -114,23 +113,12 @@ def test_max_steps_stops_inside_a_call(tmp_path):
     assert ckpt["global_step"] == 15 and hooks.optimizer_steps == 15
 
 
-class PoisonWeights(L.Callback):
-    """Turns the head's bias into NaN when epoch ``at_epoch`` (1-based) starts."""
-
-    def __init__(self, at_epoch: int) -> None:
-        self.at_epoch = at_epoch
-
-    def on_train_epoch_start(self, trainer, pl_module) -> None:
-        if trainer.current_epoch + 1 == self.at_epoch:
-            with torch.no_grad():
-                next(p for n, p in pl_module.named_parameters() if "bias" in n).fill_(math.nan)
-
-
 @pytest.mark.parametrize("k", ["4", "epoch"])
 def test_the_nan_guard_names_the_step_when_a_call_takes_several(tmp_path, k):
     cfg = compose_config(tmp_path / "run", [
         *SMALL[:-1], f"model.steps_per_execution={k}", "callbacks.last_checkpoint.every_n_epochs=1",
-        "+callbacks.poison._target_=tests.test_loop.PoisonWeights", "+callbacks.poison.at_epoch=2",
+        "+callbacks.poison._target_=tests.test_resume.PoisonWeights",
+        "+callbacks.poison.at_epoch=2",
     ])  # fmt: skip
     with pytest.raises(
         NonFiniteLossError,
