@@ -112,6 +112,14 @@ class ClassSums:
         return {f"{prefix}loss": loss_sum / n, f"{prefix}accuracy": correct / scored.clamp(min=1)}
 
 
+def required_classes(num_classes: int | None) -> int:
+    """``num_classes``, which the data fills in (``model_settings``); unset is a bug in the
+    data's settings, not a user error."""
+    if num_classes is None:
+        raise ValueError("model.num_classes is unset: the data's model_settings() fill it in")
+    return num_classes
+
+
 class Classifier(SequenceModel):
     """``task=classify``: one label per sequence, cross-entropy, accuracy and macro-F1.
 
@@ -134,10 +142,8 @@ class Classifier(SequenceModel):
         **kwargs: Any,
     ) -> None:
         super().__init__(backbone, optimizer, **kwargs)
-        if num_classes is None:
-            raise ValueError("model.num_classes is unset: the data's model_settings() fill it in")
         self.save_plain_hyperparameters()
-        self.num_classes = num_classes
+        self.num_classes = required_classes(num_classes)
         self.pool = pool
         self.head = nn.Linear(backbone.output_size, num_classes)
         self.train_tracker = ClassSums()
@@ -188,10 +194,8 @@ class CopyModel(SequenceModel):
         **kwargs: Any,
     ) -> None:
         super().__init__(backbone, optimizer, **kwargs)
-        if num_classes is None:
-            raise ValueError("model.num_classes is unset: the data's model_settings() fill it in")
         self.save_plain_hyperparameters()
-        self.num_classes = num_classes
+        self.num_classes = required_classes(num_classes)
         self.blank = num_classes - 1
         self.head = nn.Linear(backbone.output_size, num_classes)
         self.train_tracker = ClassSums(skip=self.blank)
