@@ -21,15 +21,10 @@ def fit_overrides(epochs: int, backbone: str = "lstm") -> list[str]:
 
 
 def _build(workdir: Path, epochs: int, tag: str, extra: list[str]):
-    import lightning as L
-
-    from rnnlab.run.artifacts import tidy_lightning_logging
-    from rnnlab.run.build import build_run
+    from rnnlab.run.train import prepare_run
 
     cfg = compose(workdir / tag, fit_overrides(epochs) + extra)
-    tidy_lightning_logging()
-    L.seed_everything(cfg.seed, verbose=False)
-    return cfg, build_run(cfg)
+    return cfg, prepare_run(cfg)
 
 
 def _raw_runner(cfg, run):

@@ -12,11 +12,7 @@ import pytest
 from hydra.core.global_hydra import GlobalHydra
 from omegaconf import DictConfig
 
-from rnnlab.run.config import CONF_DIR, compose_config
-
-__all__ = ["CONF_DIR", "FAST", "ROOT", "TRAINED_RUN", "TrainedRun", "compose_config"]
-
-ROOT = Path(__file__).resolve().parents[1]
+from rnnlab.run.config import compose_config
 
 # Small, quick settings shared by tests that train: a few epochs, no progress bar.
 FAST = ["trainer.max_epochs=3", "trainer.accelerator=cpu", "callbacks.progress_bar=null"]
@@ -24,6 +20,12 @@ FAST = ["trainer.max_epochs=3", "trainer.accelerator=cpu", "callbacks.progress_b
 # The shared run: the default config (LSTM on the noisy sine, default callbacks with figures)
 # made tiny, with both loggers so that one run shows TensorBoard events and the CSV log.
 TRAINED_RUN = [*FAST, "model.backbone.hidden_size=8", "logger=many"]
+
+
+@pytest.fixture
+def fast() -> list[str]:
+    """Overrides that make a training run quick: a few epochs, the CPU, no progress bar."""
+    return list(FAST)
 
 
 @pytest.fixture

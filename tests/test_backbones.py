@@ -108,13 +108,11 @@ def readme_backbone_recipe() -> tuple[dict[str, str], list[str]]:
     return files, shlex.split(command)[2:]
 
 
-def test_a_new_backbone_is_one_class_and_one_yaml(tmp_path, monkeypatch):
+def test_a_new_backbone_is_one_class_and_one_yaml(tmp_path, monkeypatch, fast):
     """The README's recipe, read from the README: the user's module and config directory
     outside the package, found through hydra.searchpath; no edit to the project."""
     from rnnlab.run.config import compose_config
     from rnnlab.run.train import train
-
-    from .conftest import FAST
 
     files, overrides = readme_backbone_recipe()
     # The user's own directory is the working directory and on the import path (as the
@@ -127,7 +125,7 @@ def test_a_new_backbone_is_one_class_and_one_yaml(tmp_path, monkeypatch):
     (choice,) = (o.split("=", 1)[1] for o in overrides if o.startswith("backbone="))
     assert not (BACKBONE_DIR / f"{choice}.yaml").exists()  # not a shipped option
 
-    metrics = train(compose_config(tmp_path / "run", [*FAST, *overrides]))
+    metrics = train(compose_config(tmp_path / "run", [*fast, *overrides]))
     assert metrics["backbone"] == choice
     assert (tmp_path / "run" / "metrics.json").is_file()
     user = OmegaConf.create(next(t for n, t in files.items() if n.endswith(".yaml")))

@@ -11,13 +11,16 @@ import torch
 
 from rnnlab.data import SineDataModule
 from rnnlab.data.csv import CsvDataModule
-from rnnlab.report.baselines import (
-    baseline_metrics,
-    fit_linear_ar,
-    linear_ar_mse,
-    naive_last_mse,
-    worse_than,
-)
+from rnnlab.report.baselines import baseline_metrics, fit_linear_ar, worse_than
+from rnnlab.run.train import train
+
+
+def naive_last_mse(dm) -> float:
+    return baseline_metrics(dm.frame())["naive_last_mse"]
+
+
+def linear_ar_mse(dm) -> float:
+    return baseline_metrics(dm.frame())["linear_ar_mse"]
 
 
 def csv_dm(tmp_path: Path, values: list[float], name: str = "s.csv", seq_len: int = 8):
@@ -68,21 +71,19 @@ def test_fit_uses_only_the_training_windows(tmp_path):
     for i in range(dm.splits["train"].stop, len(changed)):  # rewrite validation and test
         changed[i] = 5.0 * changed[i] + 3.0
     other = csv_dm(tmp_path, changed, "b.csv")
-    assert torch.allclose(fit_linear_ar(dm), fit_linear_ar(other))
+    assert torch.allclose(fit_linear_ar(dm.frame()), fit_linear_ar(other.frame()))
     assert linear_ar_mse(dm) != pytest.approx(linear_ar_mse(other))
 
 
 def test_baselines_are_in_original_units(tmp_path):
     values = noisy_wave()
-    small = baseline_metrics(csv_dm(tmp_path, values, "small.csv"))
-    big = baseline_metrics(csv_dm(tmp_path, [1000.0 * v + 7.0 for v in values], "big.csv"))
+    small = baseline_metrics(csv_dm(tmp_path, values, "small.csv").frame())
+    big = baseline_metrics(csv_dm(tmp_path, [1000.0 * v + 7.0 for v in values], "big.csv").frame())
     for key in ("naive_last_mse", "linear_ar_mse"):
         assert big[key] == pytest.approx(1e6 * small[key], rel=1e-5)
 
 
 def test_training_stores_both_baselines(make_cfg):
-    from rnnlab.run.train import train
-
     cfg = make_cfg(
         "backbone=rnn", "model.backbone.hidden_size=4", "trainer.max_epochs=1",
         "callbacks.figures=null",
@@ -97,7 +98,7 @@ def test_training_stores_both_baselines(make_cfg):
 def test_seasonal_naive_repeats_the_last_observed_cycle():
     dm = SineDataModule(seed=4, horizon=5, season=3)
     dm.setup()
-    metrics = baseline_metrics(dm)
+    metrics = baseline_metrics(dm.frame())
     test = dm.datasets["test"]
     origin = test.split.target_index
     # steps 1-3 look back one season from the origin, steps 4-5 repeat that cycle again
@@ -112,7 +113,7 @@ def test_seasonal_naive_repeats_the_last_observed_cycle():
 def test_rolled_ar_stays_exact_over_many_steps_on_a_clean_sine():
     dm = SineDataModule(noise_std=0.0, horizon=40)
     dm.setup()
-    metrics = baseline_metrics(dm)
+    metrics = baseline_metrics(dm.frame())
     assert metrics["linear_ar_mse"] < 1e-8 < metrics["naive_last_mse"]
 
 
@@ -128,9 +129,9 @@ def test_baselines_of_several_targets_use_each_targets_own_history(tmp_path):
     for name in ("a", "b"):
         dm = CsvDataModule(path=str(path), target=name, seq_len=6, horizon=2)
         dm.setup()
-        one[name] = baseline_metrics(dm)
+        one[name] = baseline_metrics(dm.frame())
     # b is not a model input here, yet its baselines read its own past values
-    for key, value in baseline_metrics(both).items():
+    for key, value in baseline_metrics(both.frame()).items():
         assert value == pytest.approx((one["a"][key] + one["b"][key]) / 2, rel=1e-9)
 
 

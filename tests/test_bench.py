@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -13,7 +14,8 @@ from torchmetrics import MeanAbsoluteError, MeanSquaredError, R2Score
 from rnnlab.models.backbones import ElmanRecurrence, ElmanRNN
 from rnnlab.models.epoch_sums import EpochSums
 
-from .conftest import ROOT
+ROOT = Path(__file__).resolve().parents[1]
+
 
 
 def test_epoch_sums_match_torchmetrics_in_original_units():

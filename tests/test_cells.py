@@ -242,10 +242,15 @@ def test_param_budget_sizes_every_model_and_keeps_its_initialisation(make_cfg):
     ],
 )
 def test_bad_cell_settings_are_one_line_errors(make_cfg, overrides, message):
+    """Refused by the settings check or while the run is built: before any training."""
+    from rnnlab.run.build import build_run
     from rnnlab.run.validation import validate_config
 
-    with pytest.raises(ConfigError, match=message):
-        validate_config(make_cfg(*overrides))
+    cfg = make_cfg(*overrides)
+    with pytest.raises(ConfigError, match=message) as info:
+        validate_config(cfg)
+        build_run(cfg)
+    assert "\n" not in str(info.value)
 
 
 def test_hidden_state_pictures_read_the_new_cells():

@@ -19,9 +19,10 @@ from hydra.core.global_hydra import GlobalHydra
 from omegaconf import OmegaConf
 
 from rnnlab.report.compare import aggregate, compare, latest_sweep, main, markdown
+from rnnlab.run.config import compose_config
 from rnnlab.run.hydra_callbacks import threads_per_job
 
-from .conftest import ROOT, compose_config
+ROOT = Path(__file__).resolve().parents[1]
 
 FLOOR = 0.01
 # A real metrics.json per task (``real_metrics``): every fake below is one of them with some
@@ -114,8 +115,12 @@ def fake_job(
         epochs_trained=10 + seed,
         fit_seconds=1.5 * seed,
         n_params=100,
-        # the baselines as forecast_summary stores them: by name, and as <name>_mse keys
+        metric_floor=FLOOR,
+        # the baselines as the forecast report stores them: by name, as <name>_mse keys, and
+        # their ratio to the floor
         baselines={name.removesuffix("_mse"): value for name, value in extra.items()},
+        baseline_columns={name.removesuffix("_mse"): {"test_mse_ratio": value / FLOOR}
+                          for name, value in extra.items()},  # fmt: skip
         **extra,
     )
     with (run_dir / "history.csv").open("w") as f:
@@ -182,7 +187,6 @@ def test_one_row_per_backbone_with_mean_and_std_over_seeds(sweep):
         assert row["backbone"] == backbone and row["n_seeds"] == "3"
         assert float(row["test_mse_mean"]) == pytest.approx(statistics.fmean(values))
         assert float(row["test_mse_std"]) == pytest.approx(statistics.stdev(values))
-        # the ratio is derived from the noise floor when metrics.json lacks it
         assert float(row["test_mse_ratio_mean"]) == pytest.approx(statistics.fmean(values) / FLOOR)
         assert float(row["test_mae_mean"]) == pytest.approx(
             statistics.fmean(v**0.5 for v in values)

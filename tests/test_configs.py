@@ -8,9 +8,8 @@ import pytest
 from omegaconf import OmegaConf
 
 from rnnlab.errors import ConfigError
+from rnnlab.run.config import CONF_DIR, compose_config
 from rnnlab.run.validation import validate_config
-
-from .conftest import CONF_DIR, compose_config
 
 # Options that need a value the group cannot know (the user's file) to be complete.
 NEEDS = {"data=csv": ["data.path=data/sunspots_yearly.csv", "data.target=sunspots"]}

@@ -10,8 +10,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from rnnlab.data.csv import PROJECT_ROOT, CsvDataModule, calendar_features, dates_of
+from rnnlab.data.csv import CsvDataModule, calendar_features, dates_of
+from rnnlab.data.readers import SHIPPED
 from rnnlab.errors import ConfigError
+from rnnlab.report.baselines import noise_floor_mse
 from rnnlab.run.train import train
 
 
@@ -54,10 +56,10 @@ def test_standardised_with_training_statistics_only(series_csv):
     # the training segment is centred, the test segment is not
     assert dm.series[train.start : train.stop].mean().item() == pytest.approx(0.0, abs=1e-5)
     assert dm.series[dm.splits["test"].start :].mean().item() > 2.0
-    back = dm.to_original_units(dm.series.double())
+    back = dm.frame().to_file_units(dm.series.double())
     assert torch.allclose(back, raw, rtol=1e-6)
     assert dm.time[0].item() == 1800 and dm.time[-1].item() == 1800 + len(raw) - 1
-    assert dm.noise_floor_mse is None
+    assert noise_floor_mse(dm.frame()) is None
 
 
 def test_same_windows_and_splits_as_the_sine_data(series_csv):
@@ -104,13 +106,13 @@ def test_interpolate_fills_gaps_linearly(tmp_path):
     path = write_csv(tmp_path / "gaps.csv", {"level": values})
     dm = CsvDataModule(path=str(path), target="level", seq_len=3, fill="interpolate")
     dm.setup()
-    filled = dm.to_original_units(dm.series.double())
+    filled = dm.frame().to_file_units(dm.series.double())
     expected = torch.arange(40, dtype=torch.float64)
     expected[0], expected[-1] = 1.0, 38.0
     assert torch.allclose(filled, expected, atol=1e-4)
 
 
-def test_relative_path_is_found_from_the_project_root(tmp_path, monkeypatch):
+def test_a_shipped_series_is_found_from_any_working_directory(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     dm = CsvDataModule(path="data/sunspots_yearly.csv", target="sunspots", time_column="year")
     dm.setup()
@@ -119,11 +121,11 @@ def test_relative_path_is_found_from_the_project_root(tmp_path, monkeypatch):
 
 
 def test_shipped_series_are_small_and_complete():
-    path = PROJECT_ROOT / "data" / "sunspots_yearly.csv"
+    path = SHIPPED / "sunspots_yearly.csv"
     assert path.stat().st_size < 100_000
     rows = path.read_text().splitlines()
     assert rows[0] == "year,sunspots" and len(rows) == 1 + 309
-    weather = PROJECT_ROOT / "data" / "seattle_weather.csv"
+    weather = SHIPPED / "seattle_weather.csv"
     assert weather.stat().st_size < 100_000
     rows = weather.read_text().splitlines()
     assert rows[0] == "date,precipitation,temp_max,temp_min,wind" and len(rows) == 1 + 1461

@@ -20,7 +20,8 @@ from rnnlab.errors import ConfigError
 from rnnlab.run.ddp import DDPProcesses, child_command, local_processes, process_rank
 from rnnlab.run.failures import job_guard
 
-from .conftest import ROOT
+ROOT = Path(__file__).resolve().parents[1]
+
 
 
 class BatchProbe(L.Callback):

@@ -6,14 +6,16 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 from subprocess import PIPE
 
 import pytest
 
 from rnnlab.report.figures import FIGURE_NAMES
+from rnnlab.run.config import compose_config
 from rnnlab.run.train import train
 
-from .conftest import ROOT, compose_config
+ROOT = Path(__file__).resolve().parents[1]
 
 # Dropout on: the random stream matters, not only the initial weights and batch order.
 MODEL = [

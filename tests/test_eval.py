@@ -14,9 +14,10 @@ import torch
 
 from rnnlab.errors import ConfigError
 from rnnlab.run.checkpoints import load_checkpoint
+from rnnlab.run.config import compose_config
 from rnnlab.run.eval import evaluate
 
-from .conftest import ROOT, compose_config
+ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture

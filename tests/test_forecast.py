@@ -12,14 +12,9 @@ import torch
 from torch import Tensor, nn
 
 from rnnlab.data import SineDataModule
-from rnnlab.report.forecast import (
-    forecast_beyond,
-    horizon_mse,
-    naive_horizon_mse,
-    roll_forward,
-    run_forecast,
-    start_points,
-)
+from rnnlab.inference import forecast_beyond, forecast_paths, roll_forward
+from rnnlab.report.baselines import future_values, naive_last, squared_errors
+from rnnlab.report.tasks.forecast import write_forecast
 
 
 class Recurrence(nn.Module):
@@ -32,6 +27,25 @@ class Recurrence(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         a, b, c = self.coef
         return a * x[:, -1] + b * x[:, -2] + c  # [B, L, 1] -> [B, 1]
+
+
+def horizon_mse(model: nn.Module, dm: SineDataModule, steps: int) -> Tensor:
+    """The model's test MSE of step 1..steps over every origin with that much future."""
+    frame = dm.frame()
+    _, forecasts = forecast_paths(model, frame, steps)
+    truth = future_values(frame, frame.origins("test", steps), steps)
+    return ((forecasts.point - frame.to_file_units(truth)) ** 2).mean(dim=(0, 2))
+
+
+def naive_horizon_mse(dm: SineDataModule, steps: int) -> Tensor:
+    frame = dm.frame()
+    starts = frame.origins("test", steps)
+    truth = future_values(frame, starts, steps)
+    return squared_errors(frame, naive_last(frame, starts, steps), truth).mean(dim=(0, 2))
+
+
+def start_points(dm: SineDataModule, steps: int) -> int:
+    return len(dm.frame().origins("test", steps))
 
 
 def clean_sine() -> SineDataModule:
@@ -88,7 +102,7 @@ def test_a_horizon_longer_than_the_test_split_gets_one_line():
 
 def test_forecast_beyond_the_data_continues_the_time_axis():
     dm = clean_sine()
-    time, forecasts = forecast_beyond(sine_recurrence(), dm, 20)
+    time, forecasts = forecast_beyond(sine_recurrence(), dm.frame(), 20)
     values = forecasts.point[0, :, 0]
     step = (dm.time[-1] - dm.time[-2]).item()
     assert time[0].item() == pytest.approx(dm.time[-1].item() + step, rel=1e-6)
@@ -96,8 +110,8 @@ def test_forecast_beyond_the_data_continues_the_time_axis():
     assert torch.allclose(values, torch.sin(0.1 * time), atol=1e-4)
 
 
-def test_run_forecast_writes_the_table_and_a_plot(tmp_path):
-    summary = run_forecast(sine_recurrence(), clean_sine(), 12, tmp_path)
+def test_write_forecast_writes_the_table_and_a_plot(tmp_path):
+    summary = write_forecast(sine_recurrence(), clean_sine().frame(), 12, tmp_path)
     with (tmp_path / "forecast.csv").open() as f:
         rows = list(csv.DictReader(f))
     assert [int(r["step"]) for r in rows] == list(range(1, 13))
@@ -121,7 +135,7 @@ def test_training_with_a_horizon_forecasts_at_the_end(make_cfg):
 
     cfg = make_cfg(
         "backbone=rnn", "model.backbone.hidden_size=4", "trainer.max_epochs=1",
-        "forecast.horizon=50", "callbacks.figures=null",
+        "report.horizon=50", "callbacks.figures=null",
     )  # fmt: skip
     metrics = train(cfg)
     run_dir = Path(cfg.paths.output_dir)
@@ -146,7 +160,7 @@ def test_eval_forecasts_a_saved_checkpoint(make_cfg, tmp_path):
     eval_dir = tmp_path / "eval"
     settings = {
         "ckpt_path": trained["last_ckpt_path"], "accelerator": "cpu", "data": {},
-        "figures": False, "forecast": {"horizon": 10}, "paths": {"output_dir": str(eval_dir)},
+        "figures": False, "report": {"horizon": 10}, "paths": {"output_dir": str(eval_dir)},
     }  # fmt: skip
     eval_cfg = OmegaConf.create(settings)
     metrics = evaluate(eval_cfg)
@@ -222,9 +236,10 @@ def test_several_targets_are_step_major(tmp_path):
     y = test.targets.unflatten(1, (3, 2))  # [N, H·T] -> [N, H, T]
     for h in range(3):
         assert torch.equal(y[:, h], dm.series[origin + h])
-    assert dm.target_names == ["temp", "wind"] and isinstance(dm.scale, torch.Tensor)
-    back = dm.to_original_units(test.targets.double())
-    assert torch.allclose(back.unflatten(1, (3, 2)), dm.target_series()[origin[:, None] +
+    frame = dm.frame()
+    assert frame.target_names == ["temp", "wind"] and isinstance(frame.scale, torch.Tensor)
+    back = frame.to_file_units(test.targets.double())
+    assert torch.allclose(back.unflatten(1, (3, 2)), frame.targets()[origin[:, None] +
                           torch.arange(3)], atol=1e-9)  # fmt: skip
 
 
@@ -275,7 +290,7 @@ def test_the_direct_forecast_never_reads_future_targets_or_observed_columns(tmp_
 
 def test_the_rolled_forecast_reads_future_calendar_values_only(tmp_path):
     from rnnlab.data.csv import CsvDataModule
-    from rnnlab.report.forecast import recursive_paths
+    from rnnlab.inference import recursive_paths
 
     path = _calendar_csv(tmp_path)
     dm = CsvDataModule(path=str(path), target="temp", time_column="date",
@@ -283,31 +298,31 @@ def test_the_rolled_forecast_reads_future_calendar_values_only(tmp_path):
     dm.setup()
     model = _forecaster(dm, 1)
     starts = torch.tensor([int(dm.splits["test"].target_index[2])])
-    before = recursive_paths(model, dm, starts, 5)
+    before = recursive_paths(model, dm.frame(), starts, 5)
     series = dm.series.clone()
     dm.series = series.clone()
     dm.series[int(starts) :, 0] += 50.0  # the future target
-    assert torch.equal(before, recursive_paths(model, dm, starts, 5))
+    assert torch.equal(before, recursive_paths(model, dm.frame(), starts, 5))
     dm.series[int(starts) + 2 :, 1:] += 0.5  # the calendar from the third step on
-    after = recursive_paths(model, dm, starts, 5)
+    after = recursive_paths(model, dm.frame(), starts, 5)
     assert torch.equal(before[:, :2], after[:, :2]) and not torch.equal(before, after)
 
 
 def test_a_model_with_an_observed_input_it_does_not_forecast_cannot_be_rolled(tmp_path):
-    from rnnlab.report.forecast import recursive_paths, why_not_recursive
+    from rnnlab.inference import recursive_paths, why_not_recursive
 
     dm = _calendar_dm(_calendar_csv(tmp_path), horizon=1)
     model = _forecaster(dm, 1)
-    assert "wind" in why_not_recursive(model, dm)
+    assert "wind" in why_not_recursive(model, dm.frame())
     with pytest.raises(ValueError, match=r"model\.horizon") as info:
-        recursive_paths(model, dm, torch.tensor([100]), 3)
+        recursive_paths(model, dm.frame(), torch.tensor([100]), 3)
     assert "\n" not in str(info.value)
 
 
 @pytest.mark.parametrize("normalize", ["level", "window", "difference"])
 def test_window_normalisation_follows_the_level_of_each_window(normalize):
     from rnnlab.models.backbones import LSTM
-    from rnnlab.models.forecaster import Forecaster
+    from rnnlab.models.tasks.forecast import Forecaster
 
     torch.manual_seed(1)
     model = Forecaster(LSTM(1, 5), None, horizon=2, normalize=normalize, loss="gaussian").eval()
@@ -365,22 +380,22 @@ BAD_FORECAST_SETTINGS = [
     (["model.loss=laplace"], "model.loss='laplace' is invalid: it must be one of mse"),
     (["model.loss=quantile", "model.quantiles=[0.2,0.5,0.8]"], "must reach 0.1 and 0.9"),
     (["model.loss=quantile", "model.quantiles=[0.5,0.1,0.9]"], "must be increasing levels"),
-    (["model.horizon=5", "forecast.horizon=10"], "a direct model forecasts at most 5 steps"),
+    (["model.horizon=5", "report.horizon=10"], "a direct model forecasts at most 5 steps"),
     (["model.normalize=sideways"], "model.normalize='sideways' is invalid"),
     (
         [
             "data=csv",
-            "data.path=x.csv",
+            "data.path={csv}",
             "data.target=a",
             "data.inputs=[b]",
             "model.normalize=window",
         ],
-        "a is not an input",
+        "a is not (add it to data.inputs)",
     ),
     (
         [
             "data=csv",
-            "data.path=x.csv",
+            "data.path={csv}",
             "data.target=a",
             "data.time_column=t",
             "data.calendar=[weekday]",
@@ -391,10 +406,17 @@ BAD_FORECAST_SETTINGS = [
 
 
 @pytest.mark.parametrize(("overrides", "fragment"), BAD_FORECAST_SETTINGS)
-def test_bad_forecast_settings_get_one_line(make_cfg, overrides, fragment):
+def test_bad_forecast_settings_fail_before_training(make_cfg, tmp_path, overrides, fragment):
+    """Refused by the settings check or while the run is built, before any training."""
     from rnnlab.errors import ConfigError
+    from rnnlab.run.build import build_run
     from rnnlab.run.validation import validate_config
 
+    csv_file = tmp_path / "ab.csv"
+    csv_file.write_text("t,a,b\n" + "".join(f"2024-01-{d:02d},{d},{d % 3}\n" for d in range(1, 29)))
+    cfg = make_cfg(*(o.format(csv=csv_file) for o in overrides), "data.seq_len=3")
     with pytest.raises(ConfigError) as info:
-        validate_config(make_cfg(*overrides))
+        validate_config(cfg)
+        build_run(cfg)
     assert fragment in str(info.value) and "\n" not in str(info.value)
+    assert not (tmp_path / "run" / "checkpoints").exists()

@@ -12,11 +12,10 @@ import pytest
 import torch
 
 from rnnlab.errors import ConfigError
+from rnnlab.run.config import compose_config
 from rnnlab.run.trackers import MlflowStore, experiment_id
 from rnnlab.run.train import train
 from rnnlab.run.validation import check_trackers, validate_config
-
-from .conftest import compose_config
 
 # Tiny and quick: the figures are kept (they are artifacts), the series is short.
 TINY = ["backbone=rnn", "model.backbone.hidden_size=3", "trainer.max_epochs=2",

@@ -11,10 +11,9 @@ import pytest
 import torch
 
 from rnnlab.errors import ConfigError, NonFiniteLossError
-from rnnlab.run.train import train
+from rnnlab.run.config import compose_config
+from rnnlab.run.train import complete_run, prepare_run, train
 from rnnlab.run.validation import validate_config
-
-from .conftest import compose_config
 
 # Two layers with dropout: the random stream must also be drawn in the same order.
 # 646 training windows in batches of 64: 11 batches, so K=3 ends each epoch on a short group.
@@ -46,25 +45,14 @@ class HookCounter(L.Callback):
 
 
 def _run(tmp_path: Path, k: str, *extra: str) -> tuple[dict, dict, HookCounter]:
-    """train() with steps_per_execution=k; (metrics, last.ckpt, the counter)."""
-    from rnnlab.run import build
-
-    runs: list = []
-    original = build.build_run
-
-    def keep(cfg):  # the run's objects, to read the counter afterwards
-        runs.append(original(cfg))
-        return runs[-1]
-
-    build.build_run = keep
-    try:
-        cfg = compose_config(tmp_path / k, [*SMALL, f"model.steps_per_execution={k}", *extra])
-        validate_config(cfg)
-        metrics = train(cfg)
-    finally:
-        build.build_run = original
+    """train() with steps_per_execution=k, in its two halves so that the run's callbacks can
+    be read afterwards; (metrics, last.ckpt, the counter)."""
+    cfg = compose_config(tmp_path / k, [*SMALL, f"model.steps_per_execution={k}", *extra])
+    validate_config(cfg)
+    run = prepare_run(cfg)
+    metrics = complete_run(run, cfg)
     ckpt = torch.load(metrics["last_ckpt_path"], map_location="cpu", weights_only=True)
-    return metrics, ckpt, runs[0].callbacks["counter"]
+    return metrics, ckpt, run.callbacks["counter"]
 
 
 def test_k_steps_per_call_give_the_same_weights_steps_and_history(tmp_path):
@@ -168,7 +156,7 @@ def test_ema_is_the_same_for_every_k_and_testing_uses_the_averaged_weights(tmp_p
     x, y = dm.datasets["test"].inputs, dm.datasets["test"].targets
     with torch.no_grad():
         model.eval()
-        mse = torch.mean((dm.to_original_units(model(x)) - dm.to_original_units(y)) ** 2)
+        mse = torch.mean((dm.frame().to_file_units(model(x)) - dm.frame().to_file_units(y)) ** 2)
     assert mse.item() == pytest.approx(first["test_mse"], rel=1e-5)
 
 

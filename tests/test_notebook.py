@@ -12,7 +12,8 @@ from jupyter_client.kernelspec import KernelSpecManager
 from jupyter_client.manager import KernelManager
 from nbclient import NotebookClient
 
-from .conftest import ROOT
+ROOT = Path(__file__).resolve().parents[1]
+
 
 NOTEBOOK = ROOT / "notebooks" / "rnn_tutorial.ipynb"
 

@@ -12,9 +12,11 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 from torch import nn
 
 from rnnlab.models.backbones import GRU, LSTM, ElmanRNN
-from rnnlab.report.figures import FIGURE_NAMES, log_figures, make_run_figures, save_figures
+from rnnlab.report.figures import FIGURE_NAMES, log_figures, save_figures
 from rnnlab.report.hidden import hidden_states, lstm_states
 from rnnlab.report.plots import FIGSIZE, hidden_state_evolution, new_figure
+from rnnlab.report.tasks.forecast import ForecastReport
+from rnnlab.run.build import build_data, build_model, build_report
 from rnnlab.run.train import train
 
 DPI = 100  # conf/callbacks/default.yaml: callbacks.figures.dpi
@@ -71,11 +73,9 @@ def test_every_backbone_gets_four_figures_in_pngs_and_tensorboard(make_cfg, tmp_
     """Drawn from an untrained model the way RunFigures draws a run's, once testing ends."""
     from lightning.pytorch.loggers import TensorBoardLogger
 
-    from rnnlab.run.build import build_data, build_model
-
     cfg = make_cfg(*BACKBONES[backbone])
     dm = build_data(cfg.data)
-    figures = make_run_figures(build_model(cfg, dm), dm, HISTORY)
+    figures = build_report(cfg).figures(build_model(cfg, dm), dm, HISTORY)
     paths = save_figures(figures, tmp_path / "plots", dpi=DPI)
     for name in FIGURE_NAMES:
         assert_png_shows_something(paths[name], name)
@@ -113,7 +113,7 @@ def test_figures_put_predictions_on_the_true_time_axis():
     model = Forecaster(GRU(hidden_size=4), optimizer=torch.optim.Adam)
     history = [{"epoch": 1, "train/loss": 0.5, "val/loss": ""}, {"epoch": 2, "train/loss": 0.2,
                "val/loss": 0.3}]  # fmt: skip
-    figures = make_run_figures(model, dm, history)
+    figures = ForecastReport().figures(model, dm, history)
 
     # The first test target is series index 804 (t ≈ 80.5), not 800 as in the walk-through.
     zoom = figures["predictions"].axes[1]

@@ -22,12 +22,13 @@ from omegaconf import open_dict, read_write
 
 from rnnlab.errors import ConfigError, NonFiniteLossError
 from rnnlab.run.checkpoints import resume_checkpoint
+from rnnlab.run.config import compose_config
 from rnnlab.run.failures import job_guard
 from rnnlab.run.hydra_callbacks import FailedJobsExit
 from rnnlab.run.train import train
 from rnnlab.rundir import ERROR as ERROR_FILE
 
-from .conftest import ROOT, compose_config
+ROOT = Path(__file__).resolve().parents[1]
 
 # Dropout between two layers: a resumed run must also redraw the same dropout masks.
 RESUMABLE = [

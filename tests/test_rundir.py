@@ -13,7 +13,8 @@ import yaml
 from rnnlab import rundir
 from rnnlab.report.compare import aggregate
 
-from .conftest import ROOT
+ROOT = Path(__file__).resolve().parents[1]
+
 
 
 def job(sweep: Path, name: str, **files: str) -> Path:

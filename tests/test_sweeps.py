@@ -19,7 +19,8 @@ import joblib
 import pytest
 import yaml
 
-from .conftest import ROOT
+ROOT = Path(__file__).resolve().parents[1]
+
 
 pytestmark = pytest.mark.slow
 

@@ -12,13 +12,7 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
-from rnnlab.data.labelled import (
-    DigitsDataModule,
-    LabelledCsvDataModule,
-    UcrDataModule,
-    read_long_csv,
-    read_ts,
-)
+from rnnlab.data.labelled import DigitsDataModule, LabelledCsvDataModule, UcrDataModule
 from rnnlab.data.memory import (
     IGNORE,
     AddingDataModule,
@@ -28,13 +22,14 @@ from rnnlab.data.memory import (
     copy_memory,
     selective_copy,
 )
+from rnnlab.data.readers import read_long_csv, read_ts
 from rnnlab.errors import ConfigError
-from rnnlab.models.tasks import Classifier, backbone_outputs, pool, takes_lengths
+from rnnlab.models.tasks.classify import Classifier
+from rnnlab.models.tasks.shared import backbone_outputs, pool, takes_lengths
 from rnnlab.run.build import build_data
+from rnnlab.run.config import CONF_DIR
 from rnnlab.run.train import train
 from rnnlab.run.validation import validate_config
-
-from .conftest import CONF_DIR
 
 BACKBONES = sorted(p.stem for p in (CONF_DIR / "backbone").glob("*.yaml"))
 SMALL_MEMORY = ["data.seq_len=12", "data.n_train=32", "data.n_val=16", "data.n_test=16"]
@@ -408,13 +403,13 @@ def test_config_rules(make_cfg, overrides, message):
 
 def test_each_data_config_names_its_task(make_cfg):
     for data, target in (
-        ("adding", "Regressor"),
-        ("copy", "CopyModel"),
-        ("selective_copy", "SelectiveCopyModel"),
-        ("digits", "Classifier"),
-        ("japanese_vowels", "Classifier"),
-        ("ucr", "Classifier"),
-        ("sequences", "Classifier"),
+        ("adding", "regress.Regressor"),
+        ("copy", "copy.CopyModel"),
+        ("selective_copy", "selective_copy.SelectiveCopyModel"),
+        ("digits", "classify.Classifier"),
+        ("japanese_vowels", "classify.Classifier"),
+        ("ucr", "classify.Classifier"),
+        ("sequences", "classify.Classifier"),
     ):
         cfg = make_cfg(f"data={data}")
         assert cfg.model._target_ == f"rnnlab.models.tasks.{target}", data
@@ -480,9 +475,7 @@ PREDICTIONS_HEADER = {
 def test_figures_and_predictions_of_each_task_from_an_untrained_model(
     make_cfg, labelled_csv, task, tmp_path
 ):
-    from rnnlab.report.figures import make_run_figures
-    from rnnlab.report.summary import write_predictions
-    from rnnlab.run.build import build_model
+    from rnnlab.run.build import build_model, build_report
 
     overrides = ["model.backbone.hidden_size=4", *TASKS[task]]
     if task == "sequences":
@@ -491,11 +484,12 @@ def test_figures_and_predictions_of_each_task_from_an_untrained_model(
     dm = build_data(cfg.data)
     model = build_model(cfg, dm)
     history = [{"epoch": 1, "train/loss": 1.0, "val/loss": 1.2}, {"epoch": 2, "train/loss": 0.5}]
-    figures = make_run_figures(model, dm, history, window=-1)
+    report = build_report(cfg)
+    figures = report.figures(model, dm, history, window=-1)
     assert set(figures) == {"loss", OWN_FIGURE[task], "hidden_states"}
     for fig in figures.values():
         assert fig.axes and all(ax.has_data() or ax.images for ax in fig.axes[:1])
-    write_predictions(model, dm, tmp_path / "predictions.csv")
+    report.write(model, dm, tmp_path)
     lines = (tmp_path / "predictions.csv").read_text().splitlines()
     assert lines[0] == PREDICTIONS_HEADER[task]
     n_recall = {"copy": 3, "selective_copy": 3}.get(task, 1)

@@ -17,7 +17,10 @@ A leaf module: it imports nothing of rnnlab, so both wings use it.
 
 from __future__ import annotations
 
+import csv
+import io
 import json
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -54,6 +57,15 @@ def write_atomic(path: str | Path, text: str) -> None:
 def write_json(path: str | Path, data: dict[str, Any]) -> None:
     """``data`` as indented JSON, written atomically."""
     write_atomic(path, json.dumps(data, indent=2) + "\n")
+
+
+def write_csv(path: str | Path, header: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
+    """A CSV table (a header row, then ``rows``), written atomically."""
+    text = io.StringIO()
+    writer = csv.writer(text)
+    writer.writerow(header)
+    writer.writerows(rows)
+    write_atomic(path, text.getvalue())
 
 
 def archive_previous(

@@ -1,6 +1,6 @@
 """Datamodules: a series, its windows and a chronological split."""
 
+from rnnlab.data.series import WindowDataModule
 from rnnlab.data.sine import SineDataModule
-from rnnlab.data.windows import WindowDataModule
 
 __all__ = ["SineDataModule", "WindowDataModule"]

@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import importlib.util
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -41,31 +40,9 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from rnnlab.data.csv import resolve_path
+from rnnlab.data.readers import Labelled, read_long_csv, read_ts
 from rnnlab.data.sequences import SequenceDataModule, SequenceSet, stratified_split
 from rnnlab.data.windows import SPLITS
-
-MISSING_MARKERS = ("", "nan", "na", "n/a", "null", "?")
-
-
-@dataclass
-class Labelled:
-    """Sequences of one split: a ``[L_i, F]`` float64 array each, a label each (text), and
-    where each came from (for messages)."""
-
-    sequences: list[np.ndarray] = field(default_factory=list)
-    labels: list[str] = field(default_factory=list)
-    names: list[str] = field(default_factory=list)
-
-    def take(self, index: Sequence[int]) -> Labelled:
-        return Labelled(
-            [self.sequences[i] for i in index],
-            [self.labels[i] for i in index],
-            [self.names[i] for i in index],
-        )
-
-
-# --------------------------------------------------------------------------- reading files
 
 
 def _sort_key(label: str) -> tuple:
@@ -74,156 +51,6 @@ def _sort_key(label: str) -> tuple:
         return (0, float(label), label)
     except ValueError:
         return (1, 0.0, label)
-
-
-def read_long_csv(
-    path: str | Path,
-    id_column: str = "sequence",
-    step_column: str = "step",
-    label_column: str = "label",
-    channels: Sequence[str] | None = None,
-    split_column: str | None = "split",
-    setting: str = "data.path",
-) -> tuple[dict[str | None, Labelled], list[str]]:
-    """Read a long CSV of labelled sequences.
-
-    Returns ``({split: Labelled}, channel names)``; the split key is None for a file without
-    a split column. Raises ``FileNotFoundError``/``ValueError`` with one line for a file that
-    cannot work (``setting`` names the config key of ``path`` in messages).
-    """
-    import pandas as pd
-
-    file = resolve_path(path)
-    if not file.is_file():
-        raise FileNotFoundError(f"{setting}={str(path)!r}: no such file")
-    frame = pd.read_csv(file, dtype=str, keep_default_na=False, skipinitialspace=True)
-    columns = [str(c) for c in frame.columns]
-    has_split = split_column is not None and split_column in columns
-    required = {"data.id_column": id_column, "data.step_column": step_column,
-                "data.label_column": label_column}  # fmt: skip
-    meta = {id_column, step_column, label_column} | ({split_column} if has_split else set())
-    if channels is None:
-        channels = [c for c in columns if c not in meta]
-    else:
-        channels = list(channels)
-        required.update({f"data.channels[{i}]": c for i, c in enumerate(channels)})
-    absent = [f"{name!r} ({key})" for key, name in required.items() if name not in columns]
-    if absent:
-        raise ValueError(
-            f"{file.name} lacks the column{'s' if len(absent) > 1 else ''} {', '.join(absent)}; "
-            f"its columns: {', '.join(columns) or '(none)'}"
-        )
-    if not channels:
-        raise ValueError(f"{file.name} has no input channel: every column is {', '.join(meta)}")
-    if frame.empty:
-        raise ValueError(f"{file.name} holds no rows")
-
-    values = np.empty((len(frame), len(channels)), dtype=np.float64)
-    for j, column in enumerate([step_column, *channels]):
-        text = frame[column].str.strip()
-        missing = text.str.lower().isin(MISSING_MARKERS)
-        if missing.any():
-            first = int(np.flatnonzero(missing.to_numpy())[0]) + 2  # line 1 is the header
-            raise ValueError(
-                f"column {column!r} of {file.name} has {int(missing.sum())} missing values "
-                f"(first on line {first}); labelled sequences must be complete"
-            )
-        numbers = pd.to_numeric(text, errors="coerce")
-        bad = numbers.isna().to_numpy() | ~np.isfinite(numbers.to_numpy(dtype=float))
-        if bad.any():
-            first = int(np.flatnonzero(bad)[0])
-            raise ValueError(
-                f"column {column!r} of {file.name}: non-numeric value "
-                f"{text.iloc[first]!r} on line {first + 2}"
-            )
-        if j == 0:
-            steps = numbers.to_numpy(dtype=float)
-        else:
-            values[:, j - 1] = numbers.to_numpy(dtype=float)
-
-    ids = frame[id_column].str.strip().to_numpy()
-    labels = frame[label_column].str.strip().to_numpy()
-    splits = frame[split_column].str.strip().str.lower().to_numpy() if has_split else None
-    if has_split:
-        unknown = sorted(set(splits) - set(SPLITS))
-        if unknown:
-            raise ValueError(
-                f"column {split_column!r} (data.split_column) of {file.name} holds {unknown[0]!r}; "
-                f"allowed: {', '.join(SPLITS)}"
-            )
-    out: dict[str | None, Labelled] = {}
-    # Sequences in the order of their first row; rows of one sequence ordered by step.
-    order = np.argsort(pd.factorize(ids)[0], kind="stable")
-    starts = np.flatnonzero(np.r_[True, ids[order][1:] != ids[order][:-1]])
-    for rows in np.split(order, starts[1:]):
-        name = str(ids[rows[0]])
-        rows = rows[np.argsort(steps[rows], kind="stable")]
-        seq_steps = steps[rows]
-        where = f"sequence {name!r} of {file.name}"
-        if len(rows) > 1 and (np.diff(seq_steps) == 0).any():
-            k = int(np.flatnonzero(np.diff(seq_steps) == 0)[0])
-            raise ValueError(
-                f"{where} has step {seq_steps[k]:g} twice "
-                f"(lines {rows[k] + 2} and {rows[k + 1] + 2})"
-            )
-        if np.all(seq_steps == np.round(seq_steps)) and len(rows) > 1:
-            jumps = np.flatnonzero(np.diff(seq_steps) > 1)
-            if len(jumps):
-                k = int(jumps[0])
-                raise ValueError(
-                    f"{where} has a gap: no step between {seq_steps[k]:g} (line {rows[k] + 2}) "
-                    f"and {seq_steps[k + 1]:g} (line {rows[k + 1] + 2})"
-                )
-        seq_labels = set(labels[rows])
-        if len(seq_labels) > 1:
-            raise ValueError(f"{where} has several labels: {', '.join(sorted(seq_labels))}")
-        label = labels[rows[0]]
-        if label == "":
-            raise ValueError(f"{where} has no label (line {rows[0] + 2})")
-        split = None
-        if splits is not None:
-            seq_splits = set(splits[rows])
-            if len(seq_splits) > 1:
-                raise ValueError(f"{where} lies in several splits: {', '.join(sorted(seq_splits))}")
-            split = splits[rows[0]]
-        part = out.setdefault(split, Labelled())
-        part.sequences.append(values[rows])
-        part.labels.append(str(label))
-        part.names.append(f"{where} (line {rows[0] + 2})")
-    return out, channels
-
-
-def read_ts(path: str | Path) -> Labelled:
-    """A ``.ts`` file of the UCR/UEA archives (the format aeon and sktime ship): ``@`` header
-    lines, then one case per line, dimensions separated by ``:``, the label last."""
-    file = Path(path)
-    if not file.is_file():
-        raise FileNotFoundError(f"{file}: no such file")
-    out = Labelled()
-    in_data = False
-    for number, raw in enumerate(file.read_text().splitlines(), start=1):
-        line = raw.strip()
-        if not line or line.startswith("#"):
-            continue
-        if not in_data:
-            in_data = line.lower() == "@data"
-            continue
-        *dims, label = line.split(":")
-        try:
-            channels = [np.array([float(v) for v in d.split(",")], dtype=np.float64) for d in dims]
-        except ValueError:
-            raise ValueError(
-                f"{file.name}: a value that is not a number on line {number}"
-            ) from None
-        if len({len(c) for c in channels}) != 1 or any(np.isnan(c).any() for c in channels):
-            raise ValueError(f"{file.name}: dimensions of unequal length or missing values on line "
-                             f"{number}")  # fmt: skip
-        out.sequences.append(np.stack(channels, axis=1))  # [L, F]
-        out.labels.append(label.strip())
-        out.names.append(f"case on line {number} of {file.name}")
-    if not out.sequences:
-        raise ValueError(f"{file.name} holds no cases (no @data section?)")
-    return out
 
 
 # --------------------------------------------------------------------------- datamodules

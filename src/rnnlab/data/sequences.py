@@ -85,6 +85,11 @@ class SequenceDataset(Dataset):
     def lengths(self) -> Tensor | None:
         return self.data.lengths
 
+    @property
+    def model_inputs(self) -> tuple[Tensor, ...]:
+        """What the model is called with for every sequence: ``(x,)`` or ``(x, lengths)``."""
+        return (self.inputs,) if self.lengths is None else (self.inputs, self.lengths)
+
 
 class SequenceDataModule(BatchLoaders):
     """Base for datamodules of whole sequences: subclasses return the splits from ``build``.

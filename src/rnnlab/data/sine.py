@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from rnnlab.data.windows import WindowDataModule
+from rnnlab.data.series import WindowDataModule
 
 _CHUNK = 1 << 20  # points per step of the generator: bounds its float64 temporaries
 
@@ -53,6 +53,8 @@ class SineDataModule(WindowDataModule):
     ``time`` and ``clean`` are computed when asked for (plots, the noise floor), so the
     datamodule holds one array: the series.
     """
+
+    length_key = "data.sample_size"
 
     def __init__(
         self,

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from rnnlab.data.windows import WindowDataModule
+from rnnlab.data.series import WindowDataModule
 
 
 def synthetic_signal(
@@ -46,6 +46,8 @@ class SyntheticDataModule(WindowDataModule):
         noise_std: standard deviation of the Gaussian noise.
         seed: the noise realisation (NumPy's seeded generator), independent of the training seed.
     """
+
+    length_key = "data.sample_size"
 
     def __init__(
         self,

@@ -22,7 +22,7 @@ so memory stays O(N) and no Python runs per sample.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 import lightning as L
@@ -59,40 +59,126 @@ class Split:
         return torch.arange(self.start + self.seq_len, self.stop - self.horizon + 1)
 
 
+def _plan(
+    n_points: int, seq_len: int, val_fraction: float, test_fraction: float, horizon: int
+) -> dict[str, Split] | None:
+    """The splits (no validation split for ``val_fraction=0``), or None when one of them
+    gets no window."""
+    span = seq_len + horizon - 1  # points of a segment that start no window
+    total = n_points - span
+    n_test = round(test_fraction * total)
+    n_val = round(val_fraction * total)
+    if seq_len < 1 or total < 1 or n_test < 1 or (n_val < 1 and val_fraction > 0):
+        return None
+    test_start = n_points - n_test - span
+    val_start = test_start - n_val - span if n_val > 0 else test_start
+    splits = {"train": Split("train", 0, val_start, seq_len, horizon)}
+    if n_val > 0:
+        splits["val"] = Split("val", val_start, test_start, seq_len, horizon)
+    splits["test"] = Split("test", test_start, n_points, seq_len, horizon)
+    return splits if all(s.n_windows >= 1 for s in splits.values()) else None
+
+
+def _largest(ok: Callable[[int], bool], low: int, high: int) -> int:
+    """Largest x in [low, high] with ok(x), for ok true up to a point (ok(low) is true)."""
+    while low < high:
+        mid = (low + high + 1) // 2
+        low, high = (mid, high) if ok(mid) else (low, mid - 1)
+    return low
+
+
+def _smallest(ok: Callable[[int], bool], low: int) -> int:
+    """Smallest x >= low with ok(x), for ok false then (mostly) true."""
+    high = max(low, 1)
+    while not ok(high):
+        high *= 2
+    while low < high:
+        mid = (low + high) // 2
+        low, high = (low, mid) if ok(mid) else (mid + 1, high)
+    while low > 1 and ok(low - 1):  # rounding can make ok non-monotone by a point or two
+        low -= 1
+    return low
+
+
+def fractions_problem(val_fraction: float, test_fraction: float) -> str | None:
+    """None when the split fractions leave room for training; else why not, one line."""
+    if val_fraction + test_fraction < 1:
+        return None
+    return (
+        f"data.val_fraction={val_fraction} with data.test_fraction={test_fraction} is invalid: "
+        f"they sum to {val_fraction + test_fraction:g} and must sum to less than 1 (the rest "
+        "is the training split)"
+    )
+
+
+def split_problem(
+    n_points: int,
+    seq_len: int,
+    val_fraction: float,
+    test_fraction: float,
+    horizon: int = 1,
+    length_key: str | None = None,
+) -> str | None:
+    """None when train, val and test each get a window; else one line saying which settings
+    to change and to what (``length_key``: the setting the series length comes from, e.g.
+    ``data.sample_size``; None for a series read from a file)."""
+    if _plan(n_points, seq_len, val_fraction, test_fraction, horizon) is not None:
+        return None
+    problem = fractions_problem(val_fraction, test_fraction)
+    if problem is not None:
+        return problem
+    fits = lambda n, length: _plan(n, length, val_fraction, test_fraction, horizon)  # noqa: E731
+    min_points = _smallest(lambda n: fits(n, seq_len) is not None, seq_len + horizon)
+    has = f"{length_key}={n_points}" if length_key else f"a series of {n_points} points"
+    longer = f"{length_key} >= " if length_key else "a series of at least "
+    for key, fraction, split in (
+        ("data.val_fraction", val_fraction, "validation"),
+        ("data.test_fraction", test_fraction, "test"),
+    ):
+        windows = n_points - horizon  # the most windows the series can give (seq_len=1)
+        if windows >= 1 and round(fraction * windows) < 1:
+            larger = f"{key} >= {1 / windows:.3g}, or " if windows > 1 else ""
+            return (
+                f"{key}={fraction} is invalid for {has}: the {split} split gets no windows; "
+                f"allowed: {larger}{longer}{min_points}"
+            )
+    fractions = f"data.val_fraction={val_fraction}, data.test_fraction={test_fraction}"
+    with_horizon = f" and horizon {horizon}" if horizon > 1 else ""
+    if fits(n_points, 1) is None:
+        return (
+            f"{has} is invalid: too short for any window with {fractions}; allowed: "
+            f"{longer}{min_points} for data.seq_len={seq_len}{with_horizon}"
+        )
+    max_len = _largest(lambda length: fits(n_points, length) is not None, 1, n_points)
+    return (
+        f"data.seq_len={seq_len}{with_horizon} with {has} is invalid: with {fractions} a split "
+        f"gets no windows; allowed: data.seq_len <= {max_len} for this series, or "
+        f"{longer}{min_points} for this seq_len"
+    )
+
+
 def chronological_splits(
-    n_points: int, seq_len: int, val_fraction: float, test_fraction: float, horizon: int = 1
+    n_points: int,
+    seq_len: int,
+    val_fraction: float,
+    test_fraction: float,
+    horizon: int = 1,
+    length_key: str | None = None,
 ) -> dict[str, Split]:
     """Cut ``n_points`` into train | val | test segments, sized in windows.
 
     ``test_fraction`` and ``val_fraction`` are fractions of all windows of the series, as in
     the original walk-through (its test set is the last 20 % of windows, so its first target
     sits at index 784 + 20 = 804 for 1000 points). Validation is carved from the end of the
-    training part.
+    training part. A split without a window is a ``ValueError`` naming what to change
+    (``split_problem``).
     """
-    if seq_len < 1:
-        raise ValueError(f"data.seq_len={seq_len} must be at least 1")
-    span = seq_len + horizon - 1  # points of a segment that start no window
-    total = n_points - span
-    n_test = round(test_fraction * total)
-    n_val = round(val_fraction * total)
-    test_start = n_points - n_test - span
-    val_start = test_start - n_val - span if n_val > 0 else test_start
-    splits = {
-        "train": Split("train", 0, val_start, seq_len, horizon),
-        "val": Split("val", val_start, test_start, seq_len, horizon) if n_val > 0 else None,
-        "test": Split("test", test_start, n_points, seq_len, horizon),
-    }
-    for name, split in splits.items():
-        if split is None:
-            continue
-        if split.n_windows < 1 or (name == "test" and n_test < 1):
-            with_horizon = f" and horizon {horizon}" if horizon > 1 else ""
-            raise ValueError(
-                f"data.seq_len={seq_len}{with_horizon} with {n_points} points leaves the {name} "
-                f"split without windows (val_fraction={val_fraction}, test_fraction="
-                f"{test_fraction}); use a shorter seq_len, a longer series or larger fractions"
-            )
-    return {k: v for k, v in splits.items() if v is not None}
+    splits = _plan(n_points, seq_len, val_fraction, test_fraction, horizon)
+    if splits is None:
+        raise ValueError(
+            split_problem(n_points, seq_len, val_fraction, test_fraction, horizon, length_key)
+        )
+    return splits
 
 
 @dataclass(frozen=True)
@@ -270,139 +356,6 @@ class BatchLoaders(L.LightningDataModule):
 
     def predict_dataloader(self) -> DataLoader:
         return self.test_dataloader()
-
-
-class WindowDataModule(BatchLoaders):
-    """Base for every series datamodule: subclasses provide the series in ``build_series``.
-
-    Subclasses set ``self.series`` (float32, in the units the model trains on: ``[N]`` for one
-    column, or ``[N, C]`` with ``self.columns`` naming the roles) and ``self.time`` (``[N]``,
-    for plot axes), and may set ``self.clean`` (the noise-free signal, when known) and
-    ``self.loc``/``self.scale`` (model units -> original units of the targets: floats for one
-    target, ``[T]`` tensors for several).
-
-    Args:
-        seq_len: input window length.
-        horizon: target steps per window (``${model.horizon}`` in the data configs).
-        val_fraction, test_fraction: shares of the windows for validation and test.
-        batch_size, eval_batch_size: windows per training / evaluation batch.
-        shuffle_seed: seed of the training batch order.
-        num_workers: DataLoader worker processes.
-        season: steps per seasonal cycle, for the seasonal-naive baseline (None: no season).
-    """
-
-    # Class-level defaults so a subclass may compute them on demand as properties.
-    time: Tensor | None = None
-    clean: Tensor | None = None
-    time_is_date = False  # True when ``time`` holds matplotlib date numbers (days since 1970)
-
-    def __init__(
-        self,
-        seq_len: int = 20,
-        val_fraction: float = 0.1,
-        test_fraction: float = 0.2,
-        batch_size: int = 64,
-        eval_batch_size: int = 4096,
-        shuffle_seed: int = 0,
-        num_workers: int = 0,
-        horizon: int = 1,
-        season: int | None = None,
-    ) -> None:
-        super().__init__(batch_size, eval_batch_size, shuffle_seed, num_workers)
-        self.seq_len = seq_len
-        self.horizon = horizon
-        self.season = season
-        self.val_fraction = val_fraction
-        self.test_fraction = test_fraction
-        self.series: Tensor | None = None
-        self.columns: Columns = UNIVARIATE
-        self.loc: float | Tensor = 0.0
-        self.scale: float | Tensor = 1.0
-        self.splits: dict[str, Split] = {}
-        self.datasets: dict[str, WindowDataset] = {}
-
-    def build_series(self) -> None:  # pragma: no cover - abstract
-        raise NotImplementedError
-
-    def load(self) -> None:
-        """Build the series and its splits once (raises one-line ``ValueError``s for data
-        that cannot work, e.g. a series too short for ``seq_len``)."""
-        if self.series is not None and self.splits:
-            return
-        self.build_series()
-        assert self.series is not None
-        self.splits = self.make_splits(len(self.series))
-
-    def make_splits(self, n_points: int) -> dict[str, Split]:
-        """The chronological splits of a series of ``n_points`` with this module's settings."""
-        return chronological_splits(
-            n_points, self.seq_len, self.val_fraction, self.test_fraction, self.horizon
-        )
-
-    def setup(self, stage: str | None = None) -> None:
-        if self.datasets:
-            return
-        self.load()
-        device = self.accelerator_device()
-        series = self.series if device is None else self.series.to(device)
-        self.datasets = {
-            name: WindowDataset(series, s, self.columns) for name, s in self.splits.items()
-        }
-
-    # ------------------------------------------------------------------ columns and units
-    @property
-    def n_targets(self) -> int:
-        return len(self.columns.targets)
-
-    @property
-    def target_names(self) -> list[str]:
-        return [self.columns.names[i] for i in self.columns.targets]
-
-    def model_settings(self) -> dict[str, object]:
-        """Model settings that follow from the data (filled in by ``build_model``): the
-        backbone's input features and the names of the model's columns."""
-        self.load()
-        return {
-            "backbone.input_size": len(self.columns.features),
-            "columns": self.columns.model_columns(),
-        }
-
-    def to_original_units(self, values: Tensor) -> Tensor:
-        """Undo the scaling the model trains in (identity for the sine data).
-
-        ``values``' last dimension holds the targets, step-major when it spans several steps
-        (``[..., H·T]``); for one target any shape works.
-        """
-        if not isinstance(self.scale, Tensor):
-            return values * self.scale + self.loc
-        n = len(self.scale)
-        shaped = values.unflatten(-1, (-1, n))  # [..., H·T] -> [..., H, T]
-        return (shaped * self.scale.to(values) + self.loc.to(values)).flatten(-2)
-
-    def target_series(self, original_units: bool = True) -> Tensor:
-        """Every target over the whole series, ``[N, T]`` (in the file's units by default)."""
-        self.load()
-        series = self.series if self.series.ndim == 2 else self.series[:, None]
-        values = series[:, list(self.columns.targets)].cpu()
-        return self.to_original_units(values.double()) if original_units else values
-
-    def future_known(self, times: Tensor) -> Tensor | None:
-        """The known columns at ``times`` (beyond the data), ``[len(times), K]``, or None
-        when there are none; subclasses with calendar features compute them."""
-        return None
-
-    @property
-    def noise_floor_mse(self) -> float | None:
-        """MSE of the clean signal against the noisy test targets: the practical floor."""
-        clean = self.clean
-        if clean is None:
-            return None
-        self.setup()
-        idx = self.splits["test"].target_index
-        if self.horizon > 1:  # every (window, step) pair the test MSE averages over
-            idx = (idx[:, None] + torch.arange(self.horizon)).flatten()
-        series = self.to_original_units(self.series[idx])
-        return torch.mean((clean[idx] - series) ** 2).item()
 
 
 def column_indices(names: Sequence[str], wanted: Sequence[str]) -> tuple[int, ...]:

@@ -26,6 +26,7 @@ from torch.nn import functional as F
 __all__ = ["LIKELIHOODS", "Gaussian", "Likelihood", "PointMSE", "Quantiles", "make_likelihood"]
 
 CENTRAL = 0.8  # the central interval every probabilistic run reports (10 % .. 90 %)
+CENTRAL_LEVELS = (0.1, 0.9)  # the quantile levels at its ends
 
 
 def _affine(values: Tensor, shift: Tensor | float | None, scale: Tensor | float | None) -> Tensor:
@@ -156,6 +157,19 @@ class Quantiles(Likelihood):
     probabilistic = True
 
     def __init__(self, levels: Sequence[float] = (0.1, 0.5, 0.9)) -> None:
+        levels = list(levels)
+        ok = all(isinstance(q, (int, float)) and not isinstance(q, bool) and 0 < q < 1
+                 for q in levels)  # fmt: skip
+        if not ok or not levels or sorted(set(levels)) != levels:
+            raise ValueError(
+                f"model.quantiles={levels} is invalid: it must be increasing levels in (0, 1), "
+                "e.g. [0.1,0.5,0.9]"
+            )
+        if levels[0] > CENTRAL_LEVELS[0] or levels[-1] < CENTRAL_LEVELS[1]:
+            raise ValueError(
+                f"model.quantiles={levels} is invalid: the levels must reach 0.1 and 0.9 or "
+                "beyond (every probabilistic run reports the central 80 % interval)"
+            )
         self.levels = tuple(float(q) for q in levels)
         self.n_params = len(self.levels)
 

@@ -121,6 +121,11 @@ class LRU(ScanBackbone):
         max_phase: float = math.pi / 10,
         chunk: int | None = None,
     ) -> None:
+        if r_min > r_max:
+            raise ValueError(
+                f"model.backbone.r_min={r_min} with model.backbone.r_max={r_max} is invalid: "
+                "the ring needs r_min <= r_max"
+            )
         super().__init__(input_size, hidden_size, num_layers, dropout, bidirectional, mode)
         self.state_size = state_size or hidden_size
         self.ring = {"r_min": r_min, "r_max": r_max, "max_phase": max_phase, "chunk": chunk}

@@ -20,14 +20,27 @@ import math
 import torch
 from torch import Tensor
 
-from rnnlab.data.windows import WindowDataModule
+from rnnlab.data.frame import SeriesFrame
 
 BASELINE_NAMES = ("naive_last", "seasonal_naive", "linear_ar")
 
 
-def _history(dm: WindowDataModule) -> Tensor:
+def _history(frame: SeriesFrame) -> Tensor:
     """Every target over the whole series in model units, float64 ``[N, T]``."""
-    return dm.target_series(original_units=False).double()
+    return frame.targets(file_units=False).double()
+
+
+def noise_floor_mse(frame: SeriesFrame) -> float | None:
+    """MSE of the clean signal against the noisy test targets, where the clean signal is
+    known: the practical floor of the test MSE (None otherwise)."""
+    clean = frame.clean
+    if clean is None:
+        return None
+    idx = frame.splits["test"].target_index
+    if frame.horizon > 1:  # every (window, step) pair the test MSE averages over
+        idx = (idx[:, None] + torch.arange(frame.horizon)).flatten()
+    series = frame.to_file_units(frame.series[idx])
+    return torch.mean((clean[idx] - series) ** 2).item()
 
 
 def _lag_windows(values: Tensor, seq_len: int) -> Tensor:
@@ -40,15 +53,14 @@ def _with_intercept(lags: Tensor) -> Tensor:
     return torch.cat([lags, torch.ones(len(lags), 1, dtype=lags.dtype)], dim=1)
 
 
-def fit_linear_ar(dm: WindowDataModule) -> Tensor:
+def fit_linear_ar(frame: SeriesFrame) -> Tensor:
     """Least-squares AR coefficients ``[L + 1, T]`` per target (lags oldest first, then the
     intercept), fit one step ahead on the training segment, in model units."""
-    dm.setup()
-    train = dm.splits["train"]
-    history = _history(dm)[train.start : train.stop]
+    train = frame.splits["train"]
+    history = _history(frame)[train.start : train.stop]
     coefs = []
     for t in range(history.shape[1]):
-        rows = _lag_windows(history[:, t], dm.seq_len)  # [W, L + 1]
+        rows = _lag_windows(history[:, t], frame.seq_len)  # [W, L + 1]
         design, target = _with_intercept(rows[:, :-1]), rows[:, -1:]
         # gelsd (SVD) gives the same digits in every process; the default driver's result
         # depends on memory alignment, which broke metrics.json determinism in the last digits.
@@ -56,29 +68,19 @@ def fit_linear_ar(dm: WindowDataModule) -> Tensor:
     return torch.stack(coefs, dim=1)
 
 
-def origins(dm: WindowDataModule, split: str = "test", steps: int | None = None) -> Tensor:
-    """Series index of the first target of every window of ``split`` that has ``steps``
-    true values from there on inside the split (default: the data's horizon)."""
-    dm.setup()
-    s = dm.splits[split]
-    first = s.start + s.seq_len
-    steps = dm.horizon if steps is None else steps
-    return torch.arange(first, s.stop - steps + 1)
-
-
-def future_values(dm: WindowDataModule, starts: Tensor, steps: int) -> Tensor:
+def future_values(frame: SeriesFrame, starts: Tensor, steps: int) -> Tensor:
     """The true values from every origin on, ``[n, steps, T]``, model units (float64)."""
     idx = starts[:, None] + torch.arange(steps)  # [n, steps]
-    return _history(dm)[idx]
+    return _history(frame)[idx]
 
 
-def naive_last(dm: WindowDataModule, starts: Tensor, steps: int) -> Tensor:
+def naive_last(frame: SeriesFrame, starts: Tensor, steps: int) -> Tensor:
     """The last value before each origin, repeated: ``[n, steps, T]``, model units."""
-    last = _history(dm)[starts - 1]  # [n, T]
+    last = _history(frame)[starts - 1]  # [n, T]
     return last[:, None, :].expand(-1, steps, -1)
 
 
-def seasonal_naive(dm: WindowDataModule, starts: Tensor, steps: int, season: int) -> Tensor:
+def seasonal_naive(frame: SeriesFrame, starts: Tensor, steps: int, season: int) -> Tensor:
     """The value ``season`` steps before each target, from the last observed cycle."""
     if int(starts.min()) < season:
         raise ValueError(
@@ -87,15 +89,15 @@ def seasonal_naive(dm: WindowDataModule, starts: Tensor, steps: int, season: int
         )
     h = torch.arange(steps)
     back = season * (h // season + 1)  # step h (0-based) looks back to the last observed cycle
-    return _history(dm)[starts[:, None] + h - back]
+    return _history(frame)[starts[:, None] + h - back]
 
 
 @torch.no_grad()
-def linear_ar(dm: WindowDataModule, starts: Tensor, steps: int) -> Tensor:
+def linear_ar(frame: SeriesFrame, starts: Tensor, steps: int) -> Tensor:
     """The AR model of ``fit_linear_ar`` rolled ``steps`` ahead: ``[n, steps, T]``."""
-    coef = fit_linear_ar(dm)  # [L + 1, T]
-    history = _history(dm)
-    lags = history[starts[:, None] + torch.arange(-dm.seq_len, 0)]  # [n, L, T]
+    coef = fit_linear_ar(frame)  # [L + 1, T]
+    history = _history(frame)
+    lags = history[starts[:, None] + torch.arange(-frame.seq_len, 0)]  # [n, L, T]
     out = []
     for _ in range(steps):
         # per target: [n, L + 1] @ [L + 1] -> [n]
@@ -107,43 +109,29 @@ def linear_ar(dm: WindowDataModule, starts: Tensor, steps: int) -> Tensor:
     return torch.stack(out, dim=1)
 
 
-def baseline_paths(dm: WindowDataModule, starts: Tensor, steps: int) -> dict[str, Tensor]:
+def baseline_paths(frame: SeriesFrame, starts: Tensor, steps: int) -> dict[str, Tensor]:
     """Every baseline's forecasts from ``starts``, ``{name: [n, steps, T]}``, model units."""
-    paths = {"naive_last": naive_last(dm, starts, steps)}
-    if getattr(dm, "season", None):
-        paths["seasonal_naive"] = seasonal_naive(dm, starts, steps, int(dm.season))
-    paths["linear_ar"] = linear_ar(dm, starts, steps)
+    paths = {"naive_last": naive_last(frame, starts, steps)}
+    if frame.season:
+        paths["seasonal_naive"] = seasonal_naive(frame, starts, steps, int(frame.season))
+    paths["linear_ar"] = linear_ar(frame, starts, steps)
     return paths
 
 
-def squared_errors(dm: WindowDataModule, pred: Tensor, target: Tensor) -> Tensor:
-    """Squared errors in the series' units of ``[n, steps, T]`` forecasts (model units)."""
-    return (dm.to_original_units(pred) - dm.to_original_units(target)) ** 2
+def squared_errors(frame: SeriesFrame, pred: Tensor, target: Tensor) -> Tensor:
+    """Squared errors in the file's units of ``[n, steps, T]`` forecasts (model units)."""
+    return (frame.to_file_units(pred) - frame.to_file_units(target)) ** 2
 
 
-def baseline_metrics(dm: WindowDataModule) -> dict[str, float]:
+def baseline_metrics(frame: SeriesFrame) -> dict[str, float]:
     """Every baseline's test MSE over the model's test windows and horizon, keyed as in
     ``metrics.json`` (``naive_last_mse``, ``seasonal_naive_mse``, ``linear_ar_mse``)."""
-    starts = origins(dm, "test")
-    truth = future_values(dm, starts, dm.horizon)
+    starts = frame.origins("test")
+    truth = future_values(frame, starts, frame.horizon)
     return {
-        f"{name}_mse": squared_errors(dm, path, truth).mean().item()
-        for name, path in baseline_paths(dm, starts, dm.horizon).items()
+        f"{name}_mse": squared_errors(frame, path, truth).mean().item()
+        for name, path in baseline_paths(frame, starts, frame.horizon).items()
     }
-
-
-def naive_last_mse(dm: WindowDataModule, split: str = "test") -> float:
-    """MSE of repeating the last value, in original units."""
-    starts = origins(dm, split)
-    truth = future_values(dm, starts, dm.horizon)
-    return squared_errors(dm, naive_last(dm, starts, dm.horizon), truth).mean().item()
-
-
-def linear_ar_mse(dm: WindowDataModule, split: str = "test") -> float:
-    """MSE of the (rolled) least-squares AR model, in original units."""
-    starts = origins(dm, split)
-    truth = future_values(dm, starts, dm.horizon)
-    return squared_errors(dm, linear_ar(dm, starts, dm.horizon), truth).mean().item()
 
 
 def worse_than(test_mse: float, baselines: dict[str, float | None]) -> list[str]:

@@ -9,9 +9,11 @@ from typing import Any
 import lightning as L
 import torch
 from lightning.pytorch.callbacks import ModelCheckpoint
-from lightning.pytorch.utilities import rank_zero_only
+from lightning.pytorch.utilities import rank_zero_only, rank_zero_warn
 
 from rnnlab.errors import NonFiniteLossError
+from rnnlab.report.figures import log_figures, read_history, save_figures
+from rnnlab.report.task import TaskReport
 from rnnlab.rundir import write_atomic
 
 
@@ -295,9 +297,10 @@ class RunFigures(L.Callback):
     """Makes the run's figures once testing ends: PNGs in ``output_dir``, images in TensorBoard.
 
     Args:
+        report: the task's report (``rnnlab.report.task.TaskReport``), which draws them.
         output_dir: where the PNGs go (``${paths.output_dir}/plots`` in the config).
         dpi: resolution of the PNGs and of the TensorBoard images.
-        window: which test window the hidden-state figure follows.
+        window: which test window (or sequence) the hidden-state figure follows.
         max_panels: hidden sizes up to this get one panel per unit, larger ones a heat-map.
         history_path: ``history.csv`` to read the loss curves from when no ``MetricsHistory``
             callback runs alongside.
@@ -307,12 +310,14 @@ class RunFigures(L.Callback):
 
     def __init__(
         self,
+        report: TaskReport,
         output_dir: str,
         dpi: int = 100,
         window: int = 0,
         max_panels: int = 8,
         history_path: str | None = None,
     ) -> None:
+        self.report = report
         self.output_dir = output_dir
         self.dpi = dpi
         self.window = window
@@ -321,8 +326,6 @@ class RunFigures(L.Callback):
         self.paths: dict[str, Path] = {}
 
     def _history(self, trainer: L.Trainer) -> list[dict[str, Any]] | None:
-        from rnnlab.report.figures import read_history
-
         for cb in trainer.callbacks:
             if isinstance(cb, MetricsHistory) and cb.rows:
                 return cb.rows
@@ -332,10 +335,6 @@ class RunFigures(L.Callback):
 
     @rank_zero_only
     def on_test_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        from lightning.pytorch.utilities import rank_zero_warn
-
-        from rnnlab.report.figures import log_figures, make_run_figures, save_figures
-
         dm = trainer.datamodule
         if dm is None:
             rank_zero_warn("RunFigures: no datamodule attached to the trainer; no figures")
@@ -343,7 +342,7 @@ class RunFigures(L.Callback):
         history = self._history(trainer)
         if history is None:
             rank_zero_warn("RunFigures: no MetricsHistory rows or history.csv; no loss figure")
-        figures = make_run_figures(
+        figures = self.report.figures(
             pl_module, dm, history, window=self.window, max_panels=self.max_panels
         )
         self.paths = save_figures(figures, self.output_dir, self.dpi)

@@ -18,12 +18,16 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+import torch
 from omegaconf import DictConfig
 
 from rnnlab import rundir
 from rnnlab.errors import ConfigError, one_line
 from rnnlab.models.module import CHECKPOINT_KEY
+from rnnlab.run.config import backbone_name, flatten, plain_config
+from rnnlab.run.failures import is_multirun
 from rnnlab.run.validation import shown
+from rnnlab.rundir import archive_previous
 
 log = logging.getLogger(__name__)
 
@@ -36,8 +40,6 @@ SAME_WEIGHTS_KEYS = ("model.backbone", "model.head")
 def load_checkpoint(path: str | Path, setting: str = "ckpt_path") -> dict[str, Any]:
     """Load an rnnlab checkpoint on the CPU with ``weights_only=True``; ``setting`` names the
     config key the path came from, for the message."""
-    import torch
-
     file = Path(path).expanduser()
     where = f"{setting}={path}"
     if not file.exists():
@@ -75,15 +77,6 @@ def load_checkpoint(path: str | Path, setting: str = "ckpt_path") -> dict[str, A
     return ckpt
 
 
-def _flat(node: Any, prefix: str = "") -> dict[str, Any]:
-    if isinstance(node, dict):
-        out: dict[str, Any] = {}
-        for key, value in node.items():
-            out.update(_flat(value, f"{prefix}{key}."))
-        return out
-    return {prefix[:-1]: node}
-
-
 def _select(config: dict[str, Any], dotted: str) -> Any:
     node: Any = config
     for part in dotted.split("."):
@@ -99,7 +92,8 @@ def config_differences(
     """``key (checkpoint: a, now: b)`` for every leaf under ``keys`` that differs."""
     diffs = []
     for key in keys:
-        before, after = _flat(_select(stored, key), f"{key}."), _flat(_select(now, key), f"{key}.")
+        before = flatten(_select(stored, key), f"{key}.")
+        after = flatten(_select(now, key), f"{key}.")
         for leaf in sorted(set(before) | set(after)):
             if before.get(leaf) != after.get(leaf):
                 diffs.append(
@@ -112,16 +106,12 @@ def check_same_config(
     cfg: DictConfig, ckpt: dict[str, Any], setting: str, keys: tuple[str, ...]
 ) -> None:
     """Refuse to continue a checkpoint under a config that differs in ``keys``."""
-    from rnnlab.run.config import plain_config
-
     stored = ckpt[CHECKPOINT_KEY]["config"]
     diffs = config_differences(plain_config(cfg), stored, keys)
     if not diffs:
         return
     hint = ""
     if any(d.startswith("model.backbone._target_") for d in diffs):
-        from rnnlab.run.config import backbone_name
-
         hint = f" (the checkpoint's backbone is backbone={backbone_name(stored)})"
     more = f" and {len(diffs) - 3} more" if len(diffs) > 3 else ""
     raise ConfigError(
@@ -136,9 +126,6 @@ def resume_checkpoint(cfg: DictConfig) -> str | None:
     With ``resume=true`` results of an earlier attempt in the run directory
     (``metrics.json``, ``error.txt``) are moved aside, never deleted.
     """
-    from rnnlab.run.failures import is_multirun
-    from rnnlab.rundir import archive_previous
-
     resume, ckpt_path = bool(cfg.get("resume", False)), cfg.get("ckpt_path")
     run_dir = Path(cfg.paths.output_dir)
     if resume and ckpt_path:

@@ -8,10 +8,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-CONF_DIR = Path(__file__).resolve().parents[3] / "conf"
+# Shipped inside the package, so an installed wheel has them too; the repository's top-level
+# conf/ is a link to this folder.
+CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
 
 # `${basename:${paths.output_dir}}`: a tracker's run is named as its run directory (OmegaConf
 # has no path functions). Registered on import, before train.py or compose_config composes.
@@ -66,6 +69,29 @@ def backbone_name(cfg: DictConfig | dict) -> str:
         if OmegaConf.load(path).get("_target_") == target:
             return path.stem
     return target.rsplit(".", 1)[-1].lower()
+
+
+def flatten(node: Any, prefix: str = "") -> dict[str, Any]:
+    """Nested dicts -> ``{"a.b.c": leaf}`` (lists and None are leaves too)."""
+    if not isinstance(node, dict):
+        return {prefix[:-1]: node}
+    flat: dict[str, Any] = {}
+    for key, value in node.items():
+        flat.update(flatten(value, f"{prefix}{key}."))
+    return flat
+
+
+def flat_settings(cfg: DictConfig, groups: Sequence[str] = ("data", "model", "trainer")) -> dict:
+    """The run's settings as flat ``group.a.b`` keys with plain values (numbers, text,
+    true/false; no ``_target_``-style keys), for trackers' parameter tables."""
+    resolved = OmegaConf.to_container(cfg, resolve=True)
+    flat = flatten({group: resolved.get(group) for group in groups})
+    return {
+        key: value
+        for key, value in flat.items()
+        if isinstance(value, (int, float, str, bool))
+        and not any(part.startswith("_") for part in key.split("."))
+    }
 
 
 def plain_config(cfg: DictConfig) -> dict:

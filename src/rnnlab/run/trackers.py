@@ -30,11 +30,39 @@ from rnnlab import rundir
 MLFLOW_LOGGER = "lightning.pytorch.loggers.MLFlowLogger"
 WANDB_LOGGER = "lightning.pytorch.loggers.WandbLogger"
 # Loggers whose packages come with an optional extra: _target_ -> (extra, modules it brings).
-# run/validation.py's check_trackers stops a run that lacks them, naming the extra.
+# tracker_problem stops a run that lacks them (before any work), naming the extra.
 EXTRAS = {
     MLFLOW_LOGGER: ("mlflow", ("mlflow", "sqlalchemy", "alembic")),
     WANDB_LOGGER: ("wandb", ("wandb",)),
 }
+SERVER_SCHEMES = ("http://", "https://", "databricks")  # MLflow tracking servers
+
+
+def installed(module: str) -> bool:
+    """Whether ``module`` can be imported (without importing it)."""
+    return find_spec(module) is not None
+
+
+def tracker_problem(name: str, node: Any) -> str | None:
+    """None when the logger ``logger.<name>`` can work; else one line saying why not: its
+    package is missing (naming the extra), or MLflow artifacts that would stay on this
+    machine while the runs go to a tracking server."""
+    target = node.get("_target_") if OmegaConf.is_dict(node) else None
+    extra, modules = EXTRAS.get(target, (None, ()))
+    for module in modules:
+        if not installed(module):
+            return f'logger={name} needs the {module} package: pip install -e ".[{extra}]"'
+    uri, location = node.get("tracking_uri"), node.get("artifact_location")
+    here = bool(location) and ("://" not in str(location) or str(location).startswith("file:"))
+    if extra == "mlflow" and str(uri).startswith(SERVER_SCHEMES) and here:
+        return (
+            f"logger.{name}.artifact_location={location!r} is invalid with "
+            f"logger.{name}.tracking_uri={uri!r}: files in a folder here stay out of "
+            f"the server's reach; add logger.{name}.artifact_location=null (the server "
+            f"keeps them) or give a store it reads (e.g. s3://bucket/path)"
+        )
+    return None
+
 
 # Numbers of metrics.json that are settings, not results (the tracker has them as params).
 NOT_RESULTS = ("seed", "data_seed")
@@ -138,7 +166,7 @@ class MlflowStore(Callback):
 
 
 def _mlflow_nodes(config: DictConfig) -> list[DictConfig]:
-    if find_spec("mlflow") is None:
+    if not installed("mlflow"):
         return []
     loggers = OmegaConf.select(config, "logger") or {}
     return [

@@ -5,31 +5,35 @@ message names the setting by its config path, the value given and what is allowe
 
     data.seq_len=0 is invalid: it must be an integer >= 1 (input window length)
 
-Per-setting rules are one declarative table (``SETTINGS``); the checks that involve several
-settings (split fractions, windows per split, backbone class) are functions below it.
-A rule applies only where its key exists, so other datamodules and backbones with other
-settings pass through. What only the data can tell (a missing file, a series too short)
-is raised by the datamodule when it loads, inside ``data_errors``, as a ``ConfigError``.
-Unknown config keys and unknown ``backbone=`` choices are refused earlier by Hydra itself.
+Per-setting rules are one declarative table (``SETTINGS``); a rule applies only where its key
+exists, so other datamodules and backbones with other settings pass through. Rules that
+involve several settings belong to whoever owns them, and are asked here: the windows'
+split plan (``rnnlab.data.windows``), the trackers (``rnnlab.run.trackers``). What only the
+built objects can tell (a missing file, a series too short, settings a model cannot combine)
+is raised while building (``rnnlab.run.build``), still before any training. Unknown config
+keys and unknown ``backbone=`` choices are refused earlier by Hydra itself.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+from hydra.utils import get_object
 from omegaconf import DictConfig, OmegaConf
 
+from rnnlab.data.windows import fractions_problem, split_problem
 from rnnlab.errors import ConfigError, one_line
-from rnnlab.models.forecaster import DECODERS, NORMALIZE
 from rnnlab.models.heads import HEADS
 from rnnlab.models.likelihoods import LIKELIHOODS
-from rnnlab.models.module import SCHEDULER_INTERVALS, WHOLE_EPOCH
+from rnnlab.models.loop import WHOLE_EPOCH
+from rnnlab.models.module import SCHEDULER_INTERVALS
 from rnnlab.models.scan import MODES, SCANS
+from rnnlab.models.tasks.forecast import DECODERS, NORMALIZE
+from rnnlab.run.build import BUILD_ONLY, accepted_arguments
 from rnnlab.run.config import backbone_choices
+from rnnlab.run.trackers import tracker_problem
 
 MAX_SEED = 2**32 - 1  # numpy's legacy generator (the sine noise) takes seeds below 2**32
 
@@ -183,7 +187,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("model.decoder", OneOf(DECODERS), "how the forecast steps are emitted"),
     Setting("model.loss", OneOf(tuple(LIKELIHOODS)), "what the forecaster's outputs mean"),
     Setting("model.normalize", OneOf(NORMALIZE), "per-window normalisation"),
-    Setting("forecast.horizon", Integer(1), "steps of the multi-step forecast", nullable=True),
+    Setting("report.horizon", Integer(1), "steps of the multi-step forecast", nullable=True),
     Setting("callbacks.figures.dpi", Integer(1), "resolution of the figures"),
     Setting("callbacks.figures.max_panels", Integer(0), "units drawn one panel each"),
     Setting("trainer.max_epochs", Integer(1), "epochs to train"),
@@ -235,93 +239,20 @@ def check_required(cfg: DictConfig) -> None:
         )
 
 
-def _fits(n_points: int, seq_len: int, val_fraction: float, test_fraction: float) -> bool:
-    """True when train, val and test all get at least one window (the datamodule's rule)."""
-    from rnnlab.data.windows import chronological_splits
-
-    if seq_len >= n_points:
-        return False
-    try:
-        splits = chronological_splits(n_points, seq_len, val_fraction, test_fraction)
-    except ValueError:
-        return False
-    return "val" in splits  # a val share that rounds to 0 windows silently drops the split
-
-
-def _largest(ok: Any, low: int, high: int) -> int:
-    """Largest x in [low, high] with ok(x), for ok true up to a point (ok(low) is true)."""
-    while low < high:
-        mid = (low + high + 1) // 2
-        low, high = (mid, high) if ok(mid) else (low, mid - 1)
-    return low
-
-
-def _smallest(ok: Any, low: int) -> int:
-    """Smallest x >= low with ok(x), for ok false then (mostly) true."""
-    high = max(low, 1)
-    while not ok(high):
-        high *= 2
-    while low < high:
-        mid = (low + high) // 2
-        low, high = (low, mid) if ok(mid) else (mid + 1, high)
-    while low > 1 and ok(low - 1):  # rounding can make ok non-monotone by a point or two
-        low -= 1
-    return low
-
-
-def check_windows(
-    n_points: int,
-    seq_len: int,
-    val_fraction: float,
-    test_fraction: float,
-    n_points_key: str = "data.sample_size",
-) -> None:
-    """Every split must get at least one window; otherwise say which settings to change.
-
-    ``n_points_key`` names where the series length comes from, for the message.
-    """
-    if _fits(n_points, seq_len, val_fraction, test_fraction):
-        return
-    fits_len = lambda s: _fits(n_points, s, val_fraction, test_fraction)  # noqa: E731
-    min_points = _smallest(lambda n: _fits(n, seq_len, val_fraction, test_fraction), seq_len + 1)
-    for key, fraction, split in (
-        ("data.val_fraction", val_fraction, "validation"),
-        ("data.test_fraction", test_fraction, "test"),
-    ):
-        windows = n_points - 1  # the most windows the series can give (seq_len=1)
-        if windows >= 1 and round(fraction * windows) < 1:
-            larger = f"{key} >= {1 / windows:.3g}, or " if windows > 1 else ""
-            raise ConfigError(
-                f"{key}={fraction} is invalid for {n_points_key}={n_points}: the {split} split "
-                f"gets no windows; allowed: {larger}{n_points_key} >= {min_points}"
-            )
-    fractions = f"data.val_fraction={val_fraction}, data.test_fraction={test_fraction}"
-    if not fits_len(1):
-        raise ConfigError(
-            f"{n_points_key}={n_points} is invalid: too short for any window with {fractions}; "
-            f"allowed: {n_points_key} >= {min_points} for data.seq_len={seq_len}"
-        )
-    max_len = _largest(fits_len, 1, n_points)
-    raise ConfigError(
-        f"data.seq_len={seq_len} with {n_points_key}={n_points} is invalid: with {fractions} "
-        f"a split gets no windows; allowed: data.seq_len <= {max_len} for this series, or "
-        f"{n_points_key} >= {min_points} for this seq_len"
-    )
-
-
 def check_splits(cfg: DictConfig) -> None:
-    """Split fractions that leave room for training, and windows in every split."""
+    """Split fractions that leave room for training and, where the config holds the series
+    length, windows in every split (the windows' own split plan says so)."""
     val, test = _value(cfg, "data.val_fraction"), _value(cfg, "data.test_fraction")
     if val is _ABSENT or test is _ABSENT:
         return
-    if val + test >= 1:
-        raise ConfigError(
-            f"data.val_fraction={val} with data.test_fraction={test} is invalid: they sum to "
-            f"{val + test:g} and must sum to less than 1 (the rest is the training split)"
-        )
+    problem = fractions_problem(val, test)
     n_points, seq_len = _value(cfg, "data.sample_size"), _value(cfg, "data.seq_len")
-    if n_points is not _ABSENT and seq_len is not _ABSENT:
-        check_windows(n_points, seq_len, val, test)
+    if problem is None and n_points is not _ABSENT and seq_len is not _ABSENT:
+        horizon = _value(cfg, "data.horizon")
+        horizon = horizon if isinstance(horizon, int) else 1
+        problem = split_problem(n_points, seq_len, val, test, horizon, "data.sample_size")
+    if problem is not None:
+        raise ConfigError(problem)
 
 
 def check_backbone(cfg: DictConfig) -> None:
@@ -329,8 +260,6 @@ def check_backbone(cfg: DictConfig) -> None:
     target = _value(cfg, "model.backbone._target_")
     if target is _ABSENT or target is None:
         return
-    from hydra.utils import get_object
-
     try:
         get_object(str(target))
     except Exception as exc:  # Hydra wraps the import error in its own type
@@ -344,15 +273,14 @@ def check_backbone(cfg: DictConfig) -> None:
 def check_task(cfg: DictConfig) -> None:
     """The task must be one the data serves (a datamodule's ``tasks``), and a recall task
     (the copy tasks: memory of the past) takes no backbone that also reads backwards."""
-    from hydra.utils import get_object
-
+    data_target, model_target = _value(cfg, "data._target_"), _value(cfg, "model._target_")
+    if not isinstance(data_target, str) or not isinstance(model_target, str):
+        return  # eval.py's config: the checkpoint's data and model
     try:
-        data_cls = get_object(str(_value(cfg, "data._target_")))
-        model_cls = get_object(str(_value(cfg, "model._target_")))
+        data_cls, model_cls = get_object(data_target), get_object(model_target)
     except Exception:
         return  # check_known_arguments and Hydra name targets that do not import
-    # A datamodule that names no tasks is a series of windows: it serves forecasting.
-    served = getattr(data_cls, "tasks", ("forecast",))
+    served = getattr(data_cls, "tasks", ())  # a datamodule that names no tasks serves any
     task = getattr(model_cls, "task", None)
     if served and task not in served:
         raise ConfigError(
@@ -392,91 +320,19 @@ def check_callbacks(cfg: DictConfig) -> None:
         )
 
 
-SERVER_SCHEMES = ("http://", "https://", "databricks")  # MLflow tracking servers
-
-
 def check_trackers(cfg: DictConfig) -> None:
-    """A tracker's package must be installed (one line naming the extra), and MLflow artifacts
-    that would stay on this machine cannot go with a tracking server."""
-    from importlib.util import find_spec
-
-    from rnnlab.run.trackers import EXTRAS
-
+    """Every logger must be able to work (``rnnlab.run.trackers.tracker_problem``)."""
     loggers = _value(cfg, "logger")
     if not OmegaConf.is_dict(loggers):
         return  # eval.py's config, or logger=none
     for name, node in loggers.items():
-        target = node.get("_target_") if OmegaConf.is_dict(node) else None
-        extra, modules = EXTRAS.get(target, (None, ()))
-        for module in modules:
-            if find_spec(module) is None:
-                raise ConfigError(
-                    f'logger={name} needs the {module} package: pip install -e ".[{extra}]"'
-                )
-        uri, location = node.get("tracking_uri"), node.get("artifact_location")
-        here = bool(location) and ("://" not in str(location) or str(location).startswith("file:"))
-        if extra == "mlflow" and str(uri).startswith(SERVER_SCHEMES) and here:
-            raise ConfigError(
-                f"logger.{name}.artifact_location={shown(location)} is invalid with "
-                f"logger.{name}.tracking_uri={shown(uri)}: files in a folder here stay out of "
-                f"the server's reach; add logger.{name}.artifact_location=null (the server "
-                f"keeps them) or give a store it reads (e.g. s3://bucket/path)"
-            )
-
-
-@contextmanager
-def data_errors() -> Iterator[None]:
-    """Turn the one-line errors a datamodule raises while loading its data (a missing file
-    or column, a series too short for its windows) into ``ConfigError``."""
-    try:
-        yield
-    except (ValueError, FileNotFoundError, KeyError) as exc:
-        raise ConfigError(one_line(exc, typed=False)) from None
-
-
-def accepted_arguments(cls: type) -> set[str] | None:
-    """Keyword arguments ``cls(...)`` takes, following ``**kwargs`` into base classes;
-    ``None`` when a class in the chain takes any keyword."""
-    import inspect
-
-    names: set[str] = set()
-    for klass in cls.__mro__:
-        if "__init__" not in vars(klass):
-            continue
-        params = inspect.signature(klass.__init__).parameters.values()
-        names |= {p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
-        if not any(p.kind == p.VAR_KEYWORD for p in params):
-            return names - {"self"}
-        if klass.__module__.split(".")[0] in ("lightning", "torch"):
-            return None  # their **kwargs are open-ended
-    return None
-
-
-# Keys that rnnlab.run.build reads itself instead of passing them to the class.
-BUILD_ONLY = {"model": ("param_budget",)}
-
-
-def check_scan_cells(cfg: DictConfig) -> None:
-    """The LRU's ring must be a ring, and ``model.param_budget`` needs a ``hidden_size``."""
-    r_min, r_max = _value(cfg, "model.backbone.r_min"), _value(cfg, "model.backbone.r_max")
-    if r_min is not _ABSENT and r_max is not _ABSENT and r_min > r_max:
-        raise ConfigError(
-            f"model.backbone.r_min={r_min} with model.backbone.r_max={r_max} is invalid: "
-            "the ring needs r_min <= r_max"
-        )
-    budget = _value(cfg, "model.param_budget")
-    if budget not in (None, _ABSENT) and _value(cfg, "model.backbone.hidden_size") is _ABSENT:
-        raise ConfigError(
-            f"model.param_budget={budget} is invalid with model.backbone._target_="
-            f"{shown(_value(cfg, 'model.backbone._target_'))}: it sizes the model through "
-            "the backbone's hidden_size, which this backbone does not take"
-        )
+        problem = tracker_problem(str(name), node)
+        if problem is not None:
+            raise ConfigError(problem)
 
 
 def check_known_arguments(cfg: DictConfig) -> None:
     """Keys added with ``+`` (Hydra lets them through) must be arguments of the class."""
-    from hydra.utils import get_object
-
     for node_path in ("data", "model", "model.backbone"):
         target = _value(cfg, f"{node_path}._target_")
         if not isinstance(target, str):
@@ -523,13 +379,9 @@ def _names(value: Any) -> list[Any] | None:
     return list(OmegaConf.to_container(value)) if OmegaConf.is_config(value) else list(value)
 
 
-def check_forecast(cfg: DictConfig) -> None:
-    """The forecasting settings that involve several keys: the window's horizon is the
-    model's, quantile levels that give the central 80 % interval, calendar features the
-    reader knows, targets the per-window normalisation can map back, and a report horizon
-    a direct model can serve."""
-    from rnnlab.data.csv import CALENDAR
-
+def check_horizons(cfg: DictConfig) -> None:
+    """The windows hold as many target steps as the model forecasts, and a direct model's
+    report looks no further ahead than the model forecasts."""
     model_h, data_h = _value(cfg, "model.horizon"), _value(cfg, "data.horizon")
     if isinstance(model_h, int) and model_h > 1 and data_h is _ABSENT:
         raise ConfigError(
@@ -543,48 +395,12 @@ def check_forecast(cfg: DictConfig) -> None:
             "hold as many target steps as the model forecasts (leave data.horizon at "
             "${oc.select:model.horizon,1})"
         )
-    quantiles = _names(_value(cfg, "model.quantiles"))
-    if quantiles is not None and _value(cfg, "model.loss") == "quantile":
-        ok = all(isinstance(q, (int, float)) and not isinstance(q, bool) and 0 < q < 1
-                 for q in quantiles)  # fmt: skip
-        if not ok or sorted(set(quantiles)) != quantiles or not quantiles:
-            raise ConfigError(
-                f"model.quantiles={quantiles} is invalid: it must be increasing levels in (0, 1), "
-                "e.g. [0.1,0.5,0.9]"
-            )
-        if quantiles[0] > 0.1 or quantiles[-1] < 0.9:
-            raise ConfigError(
-                f"model.quantiles={quantiles} is invalid: the levels must reach 0.1 and 0.9 or "
-                "beyond (every probabilistic run reports the central 80 % interval)"
-            )
-    calendar = _names(_value(cfg, "data.calendar"))
-    for name in calendar or []:
-        if name not in CALENDAR:
-            raise ConfigError(
-                f"data.calendar={calendar} is invalid: {shown(name)} is not one of "
-                f"{', '.join(CALENDAR)}"
-            )
-    if calendar and _value(cfg, "data.time_column") in (None, _ABSENT):
-        raise ConfigError(
-            f"data.calendar={calendar} needs data.time_column: the column of dates the "
-            "calendar features are computed from"
-        )
-    normalize = _value(cfg, "model.normalize")
-    inputs, targets = _names(_value(cfg, "data.inputs")), _names(_value(cfg, "data.target"))
-    if normalize not in (_ABSENT, "none") and inputs is not None and targets is not None:
-        missing = [t for t in targets if t not in inputs]
-        if missing:
-            raise ConfigError(
-                f"model.normalize={normalize} is invalid with data.inputs={inputs}: it maps "
-                f"each forecast back with its target's own window, and {', '.join(missing)} "
-                "is not an input (add it to data.inputs, or model.normalize=none)"
-            )
-    report_h = _value(cfg, "forecast.horizon")
+    report_h = _value(cfg, "report.horizon")
     direct = isinstance(model_h, int) and model_h > 1
     if direct and isinstance(report_h, int) and report_h > model_h:
         raise ConfigError(
-            f"forecast.horizon={report_h} is invalid with model.horizon={model_h}: a direct "
-            f"model forecasts at most {model_h} steps (forecast.horizon <= {model_h}, or null)"
+            f"report.horizon={report_h} is invalid with model.horizon={model_h}: a direct "
+            f"model forecasts at most {model_h} steps (report.horizon <= {model_h}, or null)"
         )
 
 
@@ -594,10 +410,9 @@ def validate_config(cfg: DictConfig) -> None:
     check_required(cfg)
     check_settings(cfg)
     check_splits(cfg)
-    check_forecast(cfg)
+    check_horizons(cfg)
     check_backbone(cfg)
     check_known_arguments(cfg)
-    check_scan_cells(cfg)
     check_task(cfg)
     check_trainer(cfg)
     check_callbacks(cfg)
