@@ -1,4 +1,4 @@
-"""Train a recurrent forecaster: ``python train.py backbone=gru trainer.max_epochs=50``.
+"""Train a recurrent network: ``python train.py backbone=gru data=adding``.
 
 A thin entry; the work is in ``rnnlab.run.train`` (also installed as ``rnnlab-train``).
 """

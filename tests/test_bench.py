@@ -17,7 +17,6 @@ from rnnlab.models.epoch_sums import EpochSums
 ROOT = Path(__file__).resolve().parents[1]
 
 
-
 def test_epoch_sums_match_torchmetrics_in_original_units():
     torch.manual_seed(0)
     scale, loc = 2.5, 3.0

@@ -119,8 +119,10 @@ def fake_job(
         # the baselines as the forecast report stores them: by name, as <name>_mse keys, and
         # their ratio to the floor
         baselines={name.removesuffix("_mse"): value for name, value in extra.items()},
-        baseline_columns={name.removesuffix("_mse"): {"test_mse_ratio": value / FLOOR}
-                          for name, value in extra.items()},  # fmt: skip
+        baseline_columns={
+            name.removesuffix("_mse"): {"test_mse_ratio": value / FLOOR}
+            for name, value in extra.items()
+        },
         **extra,
     )
     with (run_dir / "history.csv").open("w") as f:

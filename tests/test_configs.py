@@ -60,8 +60,12 @@ def test_every_option_composes_resolves_and_validates(tmp_path, option):
     validate_config(cfg)
 
 
-@pytest.mark.parametrize("config_name", ["train", "eval"])
-def test_entry_configs_compose(tmp_path, config_name):
-    overrides = ["ckpt_path=x.ckpt"] if config_name == "eval" else []
-    cfg = compose_config(tmp_path / "run", overrides, config_name=config_name)
-    OmegaConf.to_container(cfg, resolve=True)
+def test_the_eval_config_composes_with_its_own_settings(tmp_path):
+    """(train.yaml composes in every option above.) eval.yaml: the checkpoint and the
+    settings merged over its stored data and report configs."""
+    overrides = ["ckpt_path=x.ckpt", "+report.horizon=5", "+data.seed=7"]
+    cfg = compose_config(tmp_path / "run", overrides, config_name="eval")
+    plain = OmegaConf.to_container(cfg, resolve=True)
+    assert plain["ckpt_path"] == "x.ckpt" and plain["task_name"] == "eval"
+    assert plain["report"] == {"horizon": 5} and plain["data"] == {"seed": 7}
+    assert plain["paths"]["output_dir"] == str(tmp_path / "run")

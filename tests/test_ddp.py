@@ -23,7 +23,6 @@ from rnnlab.run.failures import job_guard
 ROOT = Path(__file__).resolve().parents[1]
 
 
-
 class BatchProbe(L.Callback):
     """Test helper: each rank writes the targets of the batches it trained on in epoch 1."""
 

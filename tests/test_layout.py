@@ -68,3 +68,42 @@ def test_the_checker_sees_function_level_imports(tmp_path):
     probe = tmp_path / "probe.py"
     probe.write_text("def f():\n    from rnnlab.run import train\n    from rnnlab import rundir\n")
     assert imported_modules(probe) == {"rnnlab.run", "rnnlab.rundir"}
+
+
+# The modules every task shares: they may dispatch to a task's modules, never name a task.
+SHARED = ["run", "report/task.py", "report/figures.py", "report/compare.py", "report/sweep.py",
+          "report/sweep_chart.py", "inference.py", "rundir.py", "errors.py"]  # fmt: skip
+TASKS = sorted(p.stem for p in (PACKAGE / "conf" / "task").glob("*.yaml"))
+
+
+def named_strings(path: Path) -> set[str]:
+    """Every string constant of a file that is not a docstring."""
+    tree = ast.parse(path.read_text(), filename=str(path))
+    docstrings = {
+        id(node.body[0].value)
+        for node in ast.walk(tree)
+        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))
+        and node.body
+        and isinstance(node.body[0], ast.Expr)
+        and isinstance(node.body[0].value, ast.Constant)
+    }
+    return {
+        node.value
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Constant) and isinstance(node.value, str)
+        and id(node) not in docstrings
+    }  # fmt: skip
+
+
+@pytest.mark.parametrize("part", SHARED)
+def test_shared_modules_never_name_a_task(part):
+    assert {"forecast", "classify", "copy"} <= set(TASKS)
+    for path in modules_under(part.removesuffix(".py")):
+        named = sorted(named_strings(path) & set(TASKS))
+        assert not named, f"{path.relative_to(PACKAGE)} names the task(s) {named}"
+
+
+def test_the_task_name_check_sees_comparisons(tmp_path):
+    probe = tmp_path / "probe.py"
+    probe.write_text('"""forecast"""\ndef f(m):\n    return m.task == "forecast"\n')
+    assert named_strings(probe) == {"forecast"}

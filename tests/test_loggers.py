@@ -4,7 +4,6 @@ one-line error that names the extra), and the checks made before any work."""
 from __future__ import annotations
 
 import json
-import sys
 from importlib.util import find_spec
 from pathlib import Path
 
@@ -12,6 +11,7 @@ import pytest
 import torch
 
 from rnnlab.errors import ConfigError
+from rnnlab.run import trackers
 from rnnlab.run.config import compose_config
 from rnnlab.run.trackers import MlflowStore, experiment_id
 from rnnlab.run.train import train
@@ -81,7 +81,7 @@ def _not_found_once(client_class):
 def test_tracker_without_its_package_stops_with_one_line_naming_the_extra(
     tracker, make_cfg, monkeypatch
 ):
-    monkeypatch.setitem(sys.modules, tracker, None)  # find_spec then reports it missing
+    monkeypatch.setattr(trackers, "installed", lambda module: module != tracker)
     cfg = make_cfg(f"logger={tracker}")
     with pytest.raises(ConfigError) as info:
         validate_config(cfg)
@@ -112,8 +112,13 @@ def test_wandb_offline_run_or_the_missing_extra(make_cfg, tmp_path, monkeypatch)
 
 @pytest.mark.parametrize(("config_name", "overrides"), [("train", ["logger=none"]),
                                                       ("eval", ["ckpt_path=x.ckpt"])])  # fmt: skip
-def test_configs_without_trackers_pass_the_tracker_check(tmp_path, config_name, overrides):
+def test_configs_without_trackers_pass_the_tracker_check(
+    tmp_path, config_name, overrides, monkeypatch
+):
+    monkeypatch.setattr(trackers, "installed", lambda module: False)  # no tracker installed
     check_trackers(compose_config(tmp_path / "run", overrides, config_name=config_name))
+    with pytest.raises(ConfigError, match=r"logger=mlflow needs the mlflow package"):
+        check_trackers(compose_config(tmp_path / "run", ["logger=mlflow"]))
 
 
 def test_mlflow_server_with_a_local_artifact_folder_is_refused(make_cfg):

@@ -16,7 +16,6 @@ from rnnlab.report.compare import aggregate
 ROOT = Path(__file__).resolve().parents[1]
 
 
-
 def job(sweep: Path, name: str, **files: str) -> Path:
     path = sweep / name
     (path / rundir.HYDRA).mkdir(parents=True)

@@ -11,6 +11,7 @@ from hydra.errors import ConfigCompositionException, MissingConfigException
 
 from rnnlab.data.windows import split_problem
 from rnnlab.errors import ConfigError
+from rnnlab.run.build import build_run
 from rnnlab.run.config import backbone_choices, compose_config
 from rnnlab.run.validation import validate_config
 
@@ -116,8 +117,15 @@ def test_every_bad_value_gets_a_one_line_message(tmp_path, overrides, pieces):
         ["experiment=walkthrough"],
     ],
 )
-def test_good_settings_pass(tmp_path, overrides):
-    validate_config(compose_config(tmp_path / "run", overrides))
+def test_good_settings_pass_and_build_a_run(tmp_path, overrides):
+    cfg = compose_config(tmp_path / "run", overrides)
+    validate_config(cfg)
+    run = build_run(cfg)
+    splits = run.datamodule.splits
+    assert list(splits) == ["train", "val", "test"] and min(s.n_windows for s in splits.values())
+    assert run.datamodule.seq_len == cfg.data.seq_len and len(run.datamodule.frame().series) == (
+        cfg.data.sample_size
+    )
 
 
 def test_data_that_cannot_load_is_a_config_error(tmp_path):

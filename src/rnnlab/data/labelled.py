@@ -1,32 +1,14 @@
-"""Labelled sequences for classification (``task=classify``): the user's own CSV file, and the
-shipped sets (digits, JapaneseVowels) in the same format, plus UCR/UEA files.
+"""Labelled sequences for classification (``task=classify``): the user's own long CSV file,
+the shipped sets (digits, JapaneseVowels) in the same format, and UCR/UEA ``.ts`` files.
 
     python train.py data=sequences data.path=my_sequences.csv
-    python train.py data=digits                       # 8×8 digits read row by row
     python train.py data=digits data.order=permuted   # pixel by pixel, in a fixed shuffled order
-    python train.py data=japanese_vowels              # 12 channels, 7 to 29 steps
-    python train.py data=ucr                          # ItalyPowerDemand (needs rnnlab[ucr])
+    python train.py data=ucr data.name=GunPoint       # needs rnnlab[ucr]
 
-The format is a *long* CSV: one row per time step of one sequence::
-
-    sequence,step,ch1,ch2,label,split
-    a,0,0.1,1.0,walk,train
-    a,1,0.3,0.9,walk,train
-    b,0,0.2,0.1,run,test
-    ...
-
-``sequence`` names the sequence, ``step`` orders its rows, every other column but ``label``
-and ``split`` is an input channel (or the ones ``data.channels`` lists). Each sequence has one
-label. The split comes from the ``split`` column (``train``, ``val``, ``test``), or from
-separate files (``data.train_path``, ``data.test_path``, optional ``data.val_path``), or,
-when the file has neither, from a random stratified split drawn with ``data.seed``. Without a
-validation split, ``data.val_fraction`` of the training sequences (per class) become one.
-
-Sequences may have different lengths: they are right-padded and carry their lengths (see
-``rnnlab.data.sequences``). Every channel is standardised with the mean and standard deviation
-of the training sequences only. Bad files fail with one line, as ``data=csv`` does: a missing
-file or column (the available ones listed), a non-numeric value, a missing value, a step
-missing from a sequence, a label in validation or test that training never saw.
+The files are read by ``rnnlab.data.readers`` (the format and its one-line errors are
+described there). The split comes from the file, from separate files, or from a stratified
+draw with ``data.seed``; sequences of different lengths are right-padded and carry their
+lengths; every channel is standardised with training statistics only.
 """
 
 from __future__ import annotations

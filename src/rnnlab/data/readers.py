@@ -10,6 +10,7 @@ package (``data/...``, the repository's ``data/`` folder).
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -117,8 +118,6 @@ def _numbers(cells: Any, setting: str, file_name: str, fill: str) -> Any:
 def _time_axis(cells: Any, name: str, file_name: str) -> Any:
     """Numbers when the time column is numeric (years, seconds), datetimes when it holds
     dates, else None (plots then use the row position)."""
-    import warnings
-
     import pandas as pd
 
     text = cells.str.strip()
@@ -168,7 +167,16 @@ def read_long_csv(
     split_column: str | None = "split",
     setting: str = "data.path",
 ) -> tuple[dict[str | None, Labelled], list[str]]:
-    """Read a long CSV of labelled sequences.
+    """Read a long CSV of labelled sequences: one row per time step of one sequence::
+
+        sequence,step,ch1,ch2,label,split
+        a,0,0.1,1.0,walk,train
+        a,1,0.3,0.9,walk,train
+
+    ``step`` orders a sequence's rows; every column but the id, step, label and split is a
+    channel (or the ``channels`` named); each sequence has one label and at most one split.
+    A missing value, a repeated or missing step, a non-numeric value or a missing column is
+    refused in one line.
 
     Returns ``({split: Labelled}, channel names)``; the split key is None for a file without
     a split column. Raises ``FileNotFoundError``/``ValueError`` with one line for a file that

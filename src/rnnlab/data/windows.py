@@ -1,22 +1,16 @@
 """Sliding windows over a series, a chronological split, and batches without copies.
 
-A series of N points gives windows of ``seq_len`` inputs followed by ``horizon`` targets
-(one by default). The series is cut into three consecutive *segments* (train | val | test)
-and windows are formed inside each segment, so the inputs and the targets of every window
-lie in one split: nothing a model is evaluated on was ever an input or a target in training.
-
-A series is ``[N]`` (one column, both input and target) or ``[N, C]`` (several columns).
-With several columns each column has a role: *inputs* are fed over the window, *targets*
-are predicted, and *known* columns (calendar features) are inputs whose values after the
-window are known too, so a batch also carries them for the forecast steps::
+The series is cut into three consecutive segments (train | val | test) and windows are formed
+inside each, so nothing a model is evaluated on was an input or a target in training. Each
+column has a role: *inputs* are fed over the window, *targets* are predicted, *known* columns
+(calendar features) are also given at the forecast steps::
 
     x       [B, L, F]   the window: observed inputs, then known columns
-    y       [B, H·T]    the next H values of the T targets, step-major (step h, target t
-                        at h·T + t); [B, 1] for one target one step ahead
+    y       [B, H·T]    the next H values of the T targets, step-major (step h, target t at h·T + t)
     future  [B, H, K]   the known columns at the H target steps (only when K > 0)
 
-Windows are ``Tensor.unfold`` views of the series; a batch is one fancy-index of that view,
-so memory stays O(N) and no Python runs per sample.
+Windows are ``Tensor.unfold`` views; a batch is one fancy-index of that view, so memory
+stays O(N) and no Python runs per sample.
 """
 
 from __future__ import annotations

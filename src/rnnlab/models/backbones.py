@@ -9,12 +9,21 @@ file in ``conf/backbone/``; nothing else needs to change.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 import torch
 from torch import Tensor, nn
 
-__all__ = ["GRU", "LSTM", "RNN", "ElmanRNN", "ElmanRecurrence", "TorchRecurrent"]
+__all__ = [
+    "GRU",
+    "LSTM",
+    "RNN",
+    "ElmanRNN",
+    "ElmanRecurrence",
+    "TorchRecurrent",
+    "time_reverser",
+]
 
 
 class ElmanRNN(nn.Module):
@@ -67,10 +76,8 @@ class ElmanRNN(nn.Module):
         the backward direction starts at each sequence's own last step, so its outputs at the
         real steps equal those of the unpadded sequence."""
         out = x.transpose(0, 1)  # time-major [L, B, F]: every step reads a contiguous slice
-        reverse = lambda seq: seq.flip(0)  # noqa: E731
-        if lengths is not None and self.directions == 2:
-            order = reversed_order(lengths.to(x.device), x.shape[1])  # [L, B]
-            reverse = lambda seq: seq.gather(0, order[..., None].expand_as(seq))  # noqa: E731
+        padded = lengths if self.directions == 2 else None
+        reverse = time_reverser(padded, x.shape[1], time_dim=0, device=x.device)
         for layer in range(self.num_layers):
             if layer > 0:
                 out = self.dropout(out)
@@ -181,6 +188,20 @@ def reversed_order(lengths: Tensor, steps: int) -> Tensor:
     and leave its padding in place (applying them twice restores the order)."""
     t = torch.arange(steps, device=lengths.device)[:, None]  # [L, 1]
     return torch.where(t < lengths[None, :], lengths[None, :] - 1 - t, t)  # [L, B]
+
+
+def time_reverser(
+    lengths: Tensor | None, steps: int, time_dim: int = 1, device: torch.device | None = None
+) -> Callable[[Tensor], Tensor]:
+    """A function reversing time (dimension ``time_dim``: 1 for ``[B, L, ·]``, 0 for
+    ``[L, B, ·]``): every step, or with ``lengths`` (right-padded sequences) each sequence's
+    real steps only, its padding left in place. It is its own inverse."""
+    if lengths is None:
+        return lambda t: t.flip(time_dim)
+    order = reversed_order(lengths.to(device), steps)  # [L, B]
+    if time_dim == 1:
+        order = order.T  # [B, L]
+    return lambda t: t.gather(time_dim, order.unsqueeze(-1).expand_as(t))
 
 
 class ElmanRecurrence(torch.autograd.Function):

@@ -1,23 +1,14 @@
 """The Linear Recurrent Unit (Orvieto et al. 2023, "Resurrecting Recurrent Neural Networks for
 Long Sequences"): a complex diagonal linear recurrence, with a nonlinearity between layers.
 
-    x_t = λ ⊙ x_{t−1} + γ ⊙ (B u_t)        λ, x_t ∈ ℂ^N, one λ per state unit (diagonal)
-    y_t = Re(C x_t) + D ⊙ u_t              real output, u_t, y_t ∈ ℝ^H
+    x_t = λ ⊙ x_{t−1} + γ ⊙ (B u_t),   y_t = Re(C x_t) + D ⊙ u_t
 
-* λ = exp(−exp(ν_log) + i·exp(θ_log)): |λ| < 1 for any ν_log (stable by construction),
-  drawn uniformly on the ring ``r_min ≤ |λ| ≤ r_max`` with phase in ``[0, max_phase]``.
-* γ = sqrt(1 − |λ|²) at initialisation (trained as ``gamma_log``): it keeps the state's
-  scale independent of how close |λ| is to 1, the paper's normalisation.
-* B, C complex with N(0, 1/(2H)) and N(0, 1/N) parts, D ~ N(0, 1).
-
-The backbone encodes the input with ``GELU(Linear(input_size, H))`` and puts GELU between
-layers. Without the nonlinearity before the first recurrence a one-layer LRU would be a
-linear time-invariant filter of the input, unable to form products such as the adding
-task's marker × value. λ does not depend on the input, so the parallel form is a
-time-invariant scan (``rnnlab.models.scan``).
+λ = exp(−exp(ν_log) + i·exp(θ_log)) (|λ| < 1 always) is drawn on the ring ``r_min ≤ |λ| ≤
+r_max``; γ = sqrt(1 − |λ|²) keeps the state's scale. The input is encoded by
+``GELU(Linear)`` and GELU sits between layers: without it a one-layer LRU would be a linear
+filter, unable to form products such as the adding task's marker × value.
 
     python train.py backbone=lru
-    python train.py backbone=lru model.backbone.r_min=0.0 model.backbone.max_phase=6.283
 """
 
 from __future__ import annotations

@@ -6,28 +6,10 @@ stacked, bidirectional backbone that the scan-trained cells (minGRU, minLSTM, LR
     h = scan_log(log_a, log_b, h0)         # Heinsen (2023): cumsum + logcumsumexp, b > 0
     h = scan_reference(a, b, h0)           # the textbook loop, autograd records every step
 
-Shapes: ``a`` is ``[B, T, H]`` or broadcastable to it (``[1, 1, H]`` for a time-invariant
-recurrence such as the LRU's), ``b`` is ``[B, T, H]``, ``h0`` is ``[B, H]`` or ``None``
-(zeros); every function returns all states ``[B, T, H]``. Real and complex dtypes both work
-(``scan_log`` needs ``b > 0`` for real inputs). All four give the same numbers (float64:
-differences near 1e-15; ``tests/test_cells.py``).
-
-Why four. ``scan_reference`` is the form to trust; it is also slow, because autograd
-records and replays a node per step. ``scan_sequential`` runs the same loop without
-recording (each step writes into one preallocated buffer) and computes the gradient with
-the adjoint recursion ``δ_t = g_t + a_{t+1} δ_{t+1}`` written out: one kernel per step
-each way. ``scan_chunked`` cuts time into chunks of ``chunk`` steps, scans all chunks at
-once from a zero state, carries the state across chunk ends (``T / chunk`` small steps)
-and adds each chunk's incoming state times the running product of ``a``: about
-``2·sqrt(T)`` kernels instead of ``T``, in linear space, with products of ``|a| ≤ 1`` only
-(no division, so nothing can overflow); its backward is the same scan backwards in time.
-``scan_log`` is the reference parallel form of Heinsen 2023,
-``log h_t = a*_t + logcumsumexp_s(log b_s − a*_s)`` with ``a* = cumsum(log a)``: a handful
-of kernels whatever ``T``, but ``logcumsumexp`` costs several times a ``cumsum`` on a CPU,
-and in float32 ``a*_t`` loses absolute precision once it is large (thousands of steps),
-which the other forms do not.
-
-Which is fastest depends on the device, the length and the work per step: ``pick_mode``.
+``a`` is ``[B, T, H]`` or broadcastable (``[1, 1, H]`` for the LRU's time-invariant λ), ``b``
+``[B, T, H]``, ``h0`` ``[B, H]`` or None; each returns every state ``[B, T, H]``, real or
+complex. All four agree (float64: near 1e-15, tests/test_cells.py); which is fastest depends
+on the device, the length and the work per step (``pick_mode``; docs/cells.md has the timings).
 """
 
 from __future__ import annotations
@@ -39,6 +21,8 @@ from collections.abc import Callable, Iterator
 
 import torch
 from torch import Tensor, nn
+
+from rnnlab.models.backbones import time_reverser
 
 __all__ = [
     "MODES",
@@ -123,8 +107,8 @@ def _flush_subnormals(backward: Callable) -> Callable:
     When a loss reads only the last steps (as the heads do), ``δ_t = a δ_{t+1}`` decays
     geometrically into the subnormal range (below 1.2e-38 in float32), where the CPU computes
     each operation about a hundred times slower; with |a| near 1 (the LRU's ring reaches
-    0.999) it stays there for thousands of steps: the LRU's backward at T = 4000 took 20 s
-    instead of 6 s. Values that small carry nothing a float32 gradient can use.
+    0.999) it stays there for thousands of steps (docs/cells.md: the LRU at T = 4000 went from
+    20 s to 3.3 s). Values that small carry nothing a float32 gradient can use.
     """
 
     @functools.wraps(backward)
@@ -392,7 +376,8 @@ class ScanBackbone(nn.Module):
         real step, so it needs nothing.
         """
         mode = self.resolved_mode(x)
-        backwards = _reverser(x, lengths) if self.directions == 2 else None
+        padded = lengths if self.directions == 2 else None
+        backwards = time_reverser(padded, x.shape[1], device=x.device)
         outputs, finals = [], {}
         for d, stack in enumerate(self.stacks):
             u = self.encode(x if d == 0 else backwards(x), d)
@@ -407,14 +392,3 @@ class ScanBackbone(nn.Module):
 
     def forward(self, x: Tensor, h0: Tensor | None = None, lengths: Tensor | None = None) -> Tensor:
         return self.forward_with_state(x, h0, lengths)[0]  # [B, L, F] -> [B, L, H × dirs]
-
-
-def _reverser(x: Tensor, lengths: Tensor | None):
-    """A function reversing time in ``[B, L, ·]`` tensors: all steps, or with ``lengths``
-    each sequence's real steps only (its padding stays in place). Its own inverse."""
-    if lengths is None:
-        return lambda t: t.flip(1)
-    from rnnlab.models.backbones import reversed_order
-
-    order = reversed_order(lengths.to(x.device), x.shape[1]).T  # [L, B] -> [B, L]
-    return lambda t: t.gather(1, order.unsqueeze(-1).expand(-1, -1, t.shape[-1]))

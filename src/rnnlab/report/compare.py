@@ -10,8 +10,8 @@ baselines as rows of their own. Failed and unfinished jobs are listed by name; t
 ones are still aggregated. When the rows of a table differ by ``backbone`` and one other
 setting, a second, compact table crosses the two.
 
-Only the standard library is imported at module level: the Hydra callback that calls this
-module is loaded by every ``python train.py``.
+Nothing heavy is imported at module level (matplotlib only when a chart is drawn): the Hydra
+callback that calls this module is loaded by every ``python train.py``.
 """
 
 from __future__ import annotations

@@ -18,7 +18,9 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
+from lightning.pytorch.loggers import TensorBoardLogger
 
 from rnnlab.report.hidden import hidden_states, unit_labels
 
@@ -136,8 +138,6 @@ def log_figures(loggers: Sequence[Any], figures: dict[str, Any], step: int, dpi:
     Figures are rendered here with Agg (the same pixels as the PNGs) and handed over with
     ``add_image``, so TensorBoard's own matplotlib glue (which imports pyplot) is not needed.
     """
-    import numpy as np
-    from lightning.pytorch.loggers import TensorBoardLogger
     from matplotlib.backends.backend_agg import FigureCanvasAgg
 
     boards = [lg for lg in loggers if isinstance(lg, TensorBoardLogger)]

@@ -15,6 +15,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from rnnlab.models.backbones import TorchRecurrent
+
 __all__ = ["hidden_states", "lstm_states", "unit_labels"]
 
 
@@ -79,7 +81,6 @@ def _torch_lstm(backbone: nn.Module) -> nn.LSTM | None:
     """The ``nn.LSTM`` whose states *are* the backbone's states, if there is one."""
     if isinstance(backbone, nn.LSTM):
         return backbone
-    from rnnlab.models.backbones import TorchRecurrent
 
     # Only our wrapper is known to return its LSTM's output unchanged; a user's module that
     # merely contains an LSTM may transform it, so it falls back to its own output.

@@ -19,7 +19,10 @@ from typing import Any
 
 import numpy as np
 from matplotlib.axes import Axes
+from matplotlib.colors import ListedColormap
+from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 __all__ = [
     "FIGSIZE",
@@ -268,8 +271,6 @@ def _unit_panels(
     inputs: Any,
     target: float | None,
 ) -> None:
-    from matplotlib.ticker import MaxNLocator
-
     units = next(iter(arrays.values())).shape[1]
     cols = min(units, 4)
     rows_per_state = math.ceil(units / cols)
@@ -316,8 +317,6 @@ def _heat_maps(
     inputs: Any,
     target: float | None,
 ) -> None:
-    from matplotlib.ticker import MaxNLocator
-
     # One grid for every row, colour bars in their own column, so all time axes line up.
     rows = ([1.0] if inputs is not None else []) + [2.4] * len(arrays)
     grid = fig.add_gridspec(len(rows), 2, height_ratios=rows, width_ratios=[1.0, 0.025])
@@ -393,8 +392,6 @@ def hidden_state_evolution(
 
 def date_axis(ax: Axes) -> None:
     """Format ``ax``'s x axis for date numbers (days since 1970), with few, short labels."""
-    from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
-
     locator = AutoDateLocator(minticks=3, maxticks=7)
     ax.xaxis.set_major_locator(locator)
     ax.xaxis.set_major_formatter(ConciseDateFormatter(locator))
@@ -549,8 +546,6 @@ def recall_examples(
             ``n_symbols + 1`` delimiter).
         truth, recalled: the symbols to output and the model's outputs, ``[k, n_recall]``.
     """
-    from matplotlib.colors import ListedColormap
-
     inputs, truth, recalled = (np.asarray(v.cpu() if hasattr(v, "cpu") else v, dtype=int)
                                for v in (inputs, truth, recalled))  # fmt: skip
     colours = [f"C{i % 10}" for i in range(n_symbols)] + ["white", "black"]

@@ -9,8 +9,8 @@ whose runs rank by different metrics gets one section per metric.
 
 ``aggregate`` reads the numbers; ``load_traces`` adds what a chart draws (validation curves,
 test predictions over time), so the chart (``rnnlab.report.sweep_chart``) opens no file.
-Only the standard library is imported: the Hydra callback that reports a sweep is loaded by
-every ``python train.py``.
+Nothing heavy is imported (the standard library and PyYAML): the Hydra callback that reports
+a sweep is loaded by every ``python train.py``.
 """
 
 from __future__ import annotations
@@ -22,6 +22,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import yaml
 
 from rnnlab import rundir
 
@@ -117,8 +119,6 @@ def _parse_override(text: str) -> tuple[str, str] | None:
 
 
 def _read_yaml(path: Path) -> Any:
-    import yaml  # PyYAML comes with omegaconf; imported here to keep module import cheap
-
     with path.open() as f:
         return yaml.safe_load(f)
 

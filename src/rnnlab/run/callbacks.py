@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import math
+import random
+import time
 from pathlib import Path
 from typing import Any
 
 import lightning as L
+import numpy as np
 import torch
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.utilities import rank_zero_only, rank_zero_warn
@@ -68,9 +73,6 @@ class MetricsHistory(L.Callback):
         self._write()
 
     def _write(self) -> None:
-        import csv
-        import io
-
         text = io.StringIO()
         writer = csv.DictWriter(text, fieldnames=["epoch", *self.keys, "lr"], restval="")
         writer.writeheader()
@@ -149,10 +151,6 @@ class NonFiniteGuard(L.Callback):
         self._check_epoch(trainer, pl_module, ("train/loss", "val/loss"))
 
     def _check_epoch(self, trainer, pl_module, keys: tuple[str, ...]) -> None:
-        import math
-
-        import torch
-
         metrics = trainer.callback_metrics
         for key in keys:
             if key in metrics and not math.isfinite(float(metrics[key])):
@@ -164,10 +162,6 @@ class NonFiniteGuard(L.Callback):
 
     @staticmethod
     def _stop(trainer, what: str) -> None:
-        from pathlib import Path
-
-        import torch
-
         saved = {
             Path(cb.best_model_path)
             for cb in trainer.checkpoint_callbacks
@@ -214,8 +208,6 @@ class LastCheckpoint(ModelCheckpoint):
 
     def _due(self, trainer: L.Trainer) -> bool:
         """Whether this epoch's end writes last.ckpt (decided once per epoch)."""
-        import time
-
         epoch = trainer.current_epoch + 1
         if self._decided[0] == epoch:
             return self._decided[1]
@@ -235,8 +227,6 @@ class LastCheckpoint(ModelCheckpoint):
         return due
 
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        import time
-
         super().on_train_start(trainer, pl_module)
         self._saved_at = (trainer.current_epoch, time.monotonic())  # also after a resume
 
@@ -281,11 +271,6 @@ class SeedEachEpoch(L.Callback):
         if self._seeded_epoch == trainer.current_epoch:
             return
         self._seeded_epoch = trainer.current_epoch
-        import random
-
-        import numpy as np
-        import torch
-
         # Distinct per epoch; 2**32 bounds what NumPy's legacy generator accepts.
         seed = (self.seed * 1_000_003 + trainer.current_epoch) % 2**32
         torch.manual_seed(seed)  # also every CUDA device

@@ -10,7 +10,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from omegaconf import DictConfig, OmegaConf
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig, OmegaConf, open_dict
 
 # Shipped inside the package, so an installed wheel has them too; the repository's top-level
 # conf/ is a link to this folder.
@@ -30,11 +33,6 @@ def compose_config(
     The run directory is ``output_dir``, and Hydra's runtime config is set, so
     ``${hydra:...}`` interpolations (run dir, backbone choice) resolve as in a real run.
     """
-    from hydra import compose, initialize_config_dir
-    from hydra.core.global_hydra import GlobalHydra
-    from hydra.core.hydra_config import HydraConfig
-    from omegaconf import open_dict
-
     GlobalHydra.instance().clear()
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
         cfg = compose(config_name, overrides=list(overrides), return_hydra_config=True)
@@ -57,9 +55,6 @@ def backbone_name(cfg: DictConfig | dict) -> str:
     whose ``_target_`` is the run's (a config read back from a checkpoint); else the class
     name in lower case (a backbone from the user's own config directory).
     """
-    from hydra.core.hydra_config import HydraConfig
-    from omegaconf import OmegaConf
-
     if isinstance(cfg, DictConfig) and HydraConfig.initialized():
         choice = HydraConfig.get().runtime.choices.get("backbone")
         if choice:
@@ -97,8 +92,6 @@ def flat_settings(cfg: DictConfig, groups: Sequence[str] = ("data", "model", "tr
 def plain_config(cfg: DictConfig) -> dict:
     """The run's config as plain, resolved containers (no ``hydra`` node): safe to pickle
     into checkpoints that must load with ``weights_only=True``."""
-    from omegaconf import OmegaConf
-
     return {
         key: OmegaConf.to_container(value, resolve=True) if OmegaConf.is_config(value) else value
         for key, value in cfg.items_ex(resolve=True)

@@ -5,37 +5,11 @@
     python train.py -m trainer=ddp_cpu seed=1,2   # each job of a sweep: its own processes
     torchrun --standalone --nproc_per_node=4 train.py trainer=ddp hydra.run.dir=logs/x
 
-(docs/ddp.md: every command, SLURM, measured times.)
-
-Why it is done this way. Lightning's ``ddp`` strategy, left to itself, starts ranks 1..N-1
-by running the user's command line again. Under Hydra that command repeats ``-m`` and the
-sweep (every rank a whole sweep), and each rank would make a run directory of its own
-(stamped with its own start time), with its own ``.hydra/`` and log file. Lightning's
-other public routes were tried and measured (docs/ddp.md): ``ddp_spawn`` and ``ddp_fork``
-run ``fit`` and ``test`` in worker processes and hand back only the weights,
-``callback_metrics`` and the *first* checkpoint callback's best path, so ``metrics.json``
-got ``epochs_trained`` 0 and no ``best_val_mse``; an error in a worker comes back as
-torch's ``ProcessRaisedException``, so a ``NonFiniteLossError`` lost its one-line
-``error:`` message; and ``ddp_spawn`` starts Python twice per process (fit, then test).
-
-So the ranks are processes that are *started externally*, as ``torchrun`` starts them,
-and Lightning, seeing ``LOCAL_RANK`` (its documented "processes launched by the user"
-mode), launches nothing. Every rank runs the whole job (``train.py``); rank 0 alone
-writes ``metrics.json``, predictions, checkpoints and figures (``trainer.is_global_zero``,
-``rank_zero_only``). The Hydra callback ``DDPProcesses`` (``conf/hydra/default.yaml``)
-
-* in a job whose trainer asks Lightning's ``ddp`` for N > 1 processes on this machine and
-  where nobody else started them: starts ranks 1..N-1 at the start of the job as single
-  runs of *this job* (its overrides, never the sweep; Hydra's RUN mode; the same run
-  directory; ``child_command``), and at the end of the job waits for them and removes
-  what the job set (environment, process group), so the next job of a multirun starts
-  clean;
-* in every process of rank > 0 (its own ranks, ``torchrun``'s, SLURM's): leaves
-  ``.hydra/`` and the log file to rank 0 (no rewrite, no second file, no repeated line);
-  such a process prints warnings and errors only, and a failing rank > 0 leaves the one
-  ``error:`` line and ``error.txt`` to rank 0 (``rnnlab.run.failures``);
-* refuses ``torchrun`` without one run directory for all ranks (``hydra.run.dir=``).
-
+Lightning's ``ddp`` left to itself re-runs the command line for each rank, which under Hydra
+repeats the sweep and makes a run directory per rank. So the ranks are started as
+``torchrun`` starts them (``DDPProcesses``, a Hydra callback): the job's own overrides, one
+run directory, and Lightning, seeing ``LOCAL_RANK``, launches nothing. Rank 0 alone writes
+the run's files and log. Why not ``ddp_spawn``/``ddp_fork``, and the measured times: docs/ddp.md.
 This module imports nothing heavy: Hydra instantiates the callback for every run.
 """
 
@@ -50,7 +24,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from hydra.core.hydra_config import HydraConfig
+from hydra.core.utils import JobStatus
 from hydra.experimental.callback import Callback
+from hydra.utils import get_class
 from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
 log = logging.getLogger(__name__)
@@ -104,7 +81,6 @@ def _uses_script_launcher(strategy: Any) -> bool:
     target = strategy.get("_target_") if isinstance(strategy, (dict, DictConfig)) else None
     if not target:
         return False
-    from hydra.utils import get_class
     from lightning.pytorch.strategies import DDPStrategy
 
     cls = get_class(target)
@@ -149,8 +125,6 @@ def child_command() -> list[str]:
     this job's run directory; the config files found where the job found them. The rank
     itself travels in the environment (``RANK``, ``LOCAL_RANK``).
     """
-    from hydra.core.hydra_config import HydraConfig
-
     import __main__
 
     hc = HydraConfig.get()
@@ -186,14 +160,16 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _available_cpus() -> int:
+def available_cpus() -> int:
+    """The CPUs this process may run on."""
     try:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
         return os.cpu_count() or 1
 
 
-def _refuse(message: str) -> None:
+def refuse(message: str) -> None:
+    """End the process with exit status 2 and one ``error:`` line (printed by rank 0)."""
     if process_rank() == 0:
         print(f"error: {message}", file=sys.stderr, flush=True)
     sys.exit(2)
@@ -205,17 +181,28 @@ def _check_torchrun(config: DictConfig, what: str) -> None:
     if "TORCHELASTIC_RUN_ID" not in os.environ or int(os.environ.get("WORLD_SIZE", "1")) < 2:
         return
     if what == "sweep":
-        _refuse("a sweep starts the processes of each job itself; run it without torchrun: "
+        refuse("a sweep starts the processes of each job itself; run it without torchrun: "
                 "python train.py -m trainer=ddp ...")  # fmt: skip
     raw = OmegaConf.to_container(config.hydra.run, resolve=False)["dir"]
     if "${now:" in str(raw):
-        _refuse("torchrun starts every rank with its own Hydra run; give them one directory: "
+        refuse("torchrun starts every rank with its own Hydra run; give them one directory: "
                 "hydra.run.dir=<dir>")  # fmt: skip
 
 
 class DDPProcesses(Callback):
     """Starts and ends the other ranks of a multi-process job; keeps ranks > 0 from
-    writing Hydra's files or repeating log lines (see the module docstring)."""
+    writing Hydra's files or repeating log lines.
+
+    * In a job whose trainer asks Lightning's ``ddp`` for N > 1 processes on this machine and
+      where nobody else started them: starts ranks 1..N-1 at the start of the job as single
+      runs of this job (its overrides, never the sweep; the same run directory;
+      ``child_command``); at its end waits for them and undoes what the job set
+      (environment, process group), so the next job of a multirun starts clean.
+    * In every process of rank > 0 (its own, ``torchrun``'s, SLURM's): leaves ``.hydra/`` and
+      the log file to rank 0, prints warnings and errors only, and leaves the one ``error:``
+      line and ``error.txt`` to rank 0 (``rnnlab.run.failures``).
+    * Refuses ``torchrun`` without one run directory for all ranks (``hydra.run.dir=``).
+    """
 
     def __init__(self, grace_seconds: float = 120.0) -> None:
         self.grace_seconds = grace_seconds
@@ -249,8 +236,6 @@ class DDPProcesses(Callback):
             sys.exit(1)
 
     def on_job_end(self, config: DictConfig, job_return: Any, **kwargs: Any) -> None:
-        from hydra.core.utils import JobStatus
-
         self._finish(report=job_return.status == JobStatus.COMPLETED)
 
     def _start(self, n: int, num_nodes: int) -> None:
@@ -263,7 +248,7 @@ class DDPProcesses(Callback):
         child_env = dict(os.environ)
         threads = None
         if "OMP_NUM_THREADS" not in os.environ:  # the cores are shared by n processes
-            threads = max(1, _available_cpus() // n)
+            threads = max(1, available_cpus() // n)
             child_env["OMP_NUM_THREADS"] = str(threads)
         command = child_command()
         for local_rank in range(1, n):

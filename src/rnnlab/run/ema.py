@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from lightning.pytorch.callbacks import WeightAveraging
+from torch.optim.swa_utils import get_ema_avg_fn
 
 
 class EMA(WeightAveraging):
@@ -25,8 +26,6 @@ class EMA(WeightAveraging):
     """
 
     def __init__(self, decay: float = 0.999, start_step: int = 0) -> None:
-        from torch.optim.swa_utils import get_ema_avg_fn
-
         super().__init__(avg_fn=get_ema_avg_fn(decay))
         self.decay = decay
         self.start_step = start_step

@@ -24,8 +24,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
+
 from rnnlab import rundir
 from rnnlab.errors import one_line
+from rnnlab.run.ddp import process_rank
 from rnnlab.rundir import archive_previous, write_atomic
 
 log = logging.getLogger(__name__)
@@ -43,9 +47,6 @@ def write_error(run_dir: str | Path, exc: BaseException) -> Path:
 
 def is_multirun() -> bool:
     """True inside a job of a Hydra multirun (``-m`` or a sweep config)."""
-    from hydra.core.hydra_config import HydraConfig
-    from hydra.types import RunMode
-
     return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
 
 
@@ -67,8 +68,6 @@ def job_guard(run_dir: str | Path) -> Iterator[JobOutcome]:
     * in a single run: print ``error: <message>`` and exit with the error's ``exit_code``
       (2 for bad settings, 1 for a non-finite loss); re-raise anything else, traceback and all.
     """
-    from rnnlab.run.ddp import process_rank
-
     outcome = JobOutcome()
     try:
         yield outcome

@@ -15,6 +15,7 @@ Hydra instantiates callbacks for single runs too, so this module imports nothing
 from __future__ import annotations
 
 import logging
+import multiprocessing
 import os
 import sys
 from pathlib import Path
@@ -24,16 +25,10 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
 from rnnlab import rundir
-from rnnlab.run.ddp import process_rank
+from rnnlab.report.compare import compare, markdown
+from rnnlab.run.ddp import available_cpus, process_rank, refuse
 
 log = logging.getLogger(__name__)
-
-
-def _available_cpus() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
 
 
 def threads_per_job(launcher: DictConfig | None) -> int | None:
@@ -49,11 +44,6 @@ def threads_per_job(launcher: DictConfig | None) -> int | None:
         return None
     cpus = launcher.get("cpus_per_task")
     return int(cpus) if cpus else None
-
-
-def _refuse(message: str) -> None:
-    print(f"error: {message}", file=sys.stderr, flush=True)
-    sys.exit(2)
 
 
 class KeepEarlierResults(Callback):
@@ -72,7 +62,7 @@ class KeepEarlierResults(Callback):
         found = rundir.earlier_results(run_dir)
         if found and not config.get("resume", False):
             ways = "continue it with resume=true, or " if "resume" in config else ""
-            _refuse(
+            refuse(
                 f"hydra.run.dir={run_dir} already holds a run ({', '.join(found)}); "
                 f"{ways}choose another directory: hydra.run.dir=<new dir>"
             )
@@ -84,7 +74,7 @@ class KeepEarlierResults(Callback):
         done = [d for d in rundir.job_dirs(sweep_dir) if rundir.earlier_results(d)]
         if done:
             ways = "continue it with resume=true, or " if "resume" in config else ""
-            _refuse(
+            refuse(
                 f"hydra.sweep.dir={sweep_dir} already holds a sweep ({len(done)} jobs with "
                 f"results); {ways}choose another directory: hydra.sweep.dir=<new dir>"
             )
@@ -103,8 +93,6 @@ class SweepReport(Callback):
         self.plot = plot
 
     def on_job_start(self, config: DictConfig, **kwargs: Any) -> None:
-        import multiprocessing
-
         import torch  # the job imports it next anyway
 
         in_loky_worker = multiprocessing.get_start_method(allow_none=True) == "loky"
@@ -116,13 +104,12 @@ class SweepReport(Callback):
 
         threads = threads_per_job(config.hydra.get("launcher"))
         if threads and "OMP_NUM_THREADS" not in os.environ:
-            torch.set_num_threads(min(threads, _available_cpus()))
+            torch.set_num_threads(min(threads, available_cpus()))
         log.info("torch threads in this job: %d", torch.get_num_threads())
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         if not self.compare:
             return
-        from rnnlab.report.compare import compare, markdown
 
         sweep_dir = Path(config.hydra.sweep.dir)
         try:

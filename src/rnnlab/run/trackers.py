@@ -22,7 +22,9 @@ from importlib.util import find_spec
 from pathlib import Path
 from typing import Any
 
+from hydra.core.hydra_config import HydraConfig
 from hydra.experimental.callback import Callback
+from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from rnnlab import rundir
@@ -154,9 +156,6 @@ class MlflowStore(Callback):
                 MlflowClient(uri).search_experiments(max_results=1)  # creates the tables
 
     def on_job_start(self, config: DictConfig, **kwargs: Any) -> None:
-        from hydra.core.hydra_config import HydraConfig
-        from hydra.types import RunMode
-
         if HydraConfig.get().mode != RunMode.MULTIRUN:
             return  # a single run has nothing to race with
         for node in _mlflow_nodes(config):

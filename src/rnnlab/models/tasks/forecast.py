@@ -1,31 +1,13 @@
-"""``task=forecast``: predict the next value(s) of a series from a window of past values.
-
-    python train.py                                         # one step ahead, MSE
-    python train.py model.horizon=50                        # 50 steps at once (direct)
-    python train.py model.horizon=7 model.decoder=seq2seq   # ... through a small GRU decoder
-    python train.py model.loss=gaussian                     # mean and standard deviation
-    python train.py model.loss=quantile model.quantiles=[0.1,0.5,0.9]
-    python train.py data=seasonal model.normalize=window    # series with a trend
+"""``task=forecast``: the next value(s) of a series from a window of past values; its report
+is ``rnnlab.report.tasks.forecast``.
 
 The model is ``normalize -> backbone -> head [-> decoder] -> likelihood -> un-normalize``:
-
-* ``normalize``: ``none``; ``window`` (per-window normalisation in the style of RevIN, Kim
-  et al. 2022: each window's observed columns are centred on their own mean and divided by
-  their own standard deviation, and the forecast is mapped back with the target's);
-  ``level`` (centred on the window's mean only, the scale kept); or ``difference`` (the
-  window's first differences go in, the forecast is the change from the window's last
-  value). Each lets a model trained on one range of values forecast another, e.g. a series
-  with a trend whose test values lie above everything in training.
-* ``head`` reads the backbone's hidden sequence (``rnnlab.models.heads``); with
-  ``decoder=linear`` it emits all ``horizon`` steps at once, with ``decoder=seq2seq`` it
-  summarises the window for a GRU decoder that unrolls the steps.
-* Known-future columns (calendar features) enter at the forecast steps: a linear term on
-  their values (``linear``), or the decoder's inputs (``seq2seq``).
-* ``likelihood`` (``model.loss``): ``mse``, ``gaussian`` or ``quantile``
-  (``rnnlab.models.likelihoods``).
-
-``model(x[, future])`` returns the point forecast ``[B, H·T]``; ``distribution`` returns
-the likelihood's parameters, which training and the metrics use.
+``model.normalize`` maps each window to its own level (``level``, ``window``: RevIN-style,
+``difference``), so a model trained on one range forecasts another; ``model.head`` reads the
+hidden sequence and, with ``model.horizon=H``, emits H steps at once (``decoder=seq2seq``:
+through a small GRU); known-future columns enter at the forecast steps; ``model.loss`` is
+``mse``, ``gaussian`` or ``quantile``. ``model(x[, future])`` is the point forecast
+``[B, H·T]``; ``distribution`` the likelihood's parameters. docs/forecasting.md has it all.
 """
 
 from __future__ import annotations
