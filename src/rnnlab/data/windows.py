@@ -130,7 +130,7 @@ def split_problem(
         ("data.test_fraction", test_fraction, "test"),
     ):
         windows = n_points - horizon  # the most windows the series can give (seq_len=1)
-        if windows >= 1 and round(fraction * windows) < 1:
+        if fraction > 0 and windows >= 1 and round(fraction * windows) < 1:
             larger = f"{key} >= {1 / windows:.3g}, or " if windows > 1 else ""
             return (
                 f"{key}={fraction} is invalid for {has}: the {split} split gets no windows; "
