@@ -1,4 +1,5 @@
-"""minGRU, minLSTM and the LRU: parallel and sequential forms agree, and equal-size fitting."""
+"""minGRU, minLSTM and the LRU, in their residual blocks and bare: parallel and sequential forms
+agree, the blocks hold their parts, and equal-size fitting."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ import torch
 from torch import nn
 
 from rnnlab.errors import ConfigError
-from rnnlab.models.lru import LRU
+from rnnlab.models.blocks import BLOCKS, LRUBlock, MinimalBlock
+from rnnlab.models.lru import LRU, LRULayer
 from rnnlab.models.mingru import MinGRU, g, log_g
 from rnnlab.models.minlstm import MinLSTM
 from rnnlab.models.scan import (
@@ -22,12 +24,22 @@ from rnnlab.models.scan import (
 from rnnlab.models.sizing import count_parameters, fit_hidden_size
 
 TOL = 1e-10  # float64, max abs difference
-CELLS = {
+FORMS = {
     "mingru-chunked": lambda **kw: MinGRU(scan="chunked", **kw),
     "mingru-log": lambda **kw: MinGRU(scan="log", **kw),
     "minlstm-chunked": lambda **kw: MinLSTM(scan="chunked", **kw),
     "minlstm-log": lambda **kw: MinLSTM(scan="log", **kw),
     "lru": lambda **kw: LRU(**kw),
+}
+
+
+def _in_block(make, block: str):
+    return lambda **kw: make(block=block, **kw)
+
+
+# Every cell and parallel form, in its residual block ("-residual") and bare ("-bare").
+CELLS = {
+    f"{name}-{block}": _in_block(make, block) for name, make in FORMS.items() for block in BLOCKS
 }
 
 
@@ -167,21 +179,47 @@ def test_g_is_the_papers_piecewise_function_and_log_g_its_log():
     torch.testing.assert_close(log_g(v), torch.log(expected), atol=1e-12, rtol=1e-12)
 
 
+def minimal_block_count(f: int, h: int, k: int, layers: int = 1, m: int = 4) -> int:
+    """minGRU (k = 2) or minLSTM (k = 3) in residual blocks: the input projection, per layer
+    two RMSNorms, the cell and the MLP ``Linear(h, m h), Linear(m h, h)``, the final RMSNorm."""
+    per_layer = 2 * h + k * (h * h + h) + (h * m * h + m * h) + (m * h * h + h)
+    return (f * h + h) + layers * per_layer + h
+
+
 def test_parameter_counts_follow_the_equations():
     f, h = 3, 7
-    assert count_parameters(lambda k: MinGRU(f, k), h) == 2 * (f * h + h)
-    assert count_parameters(lambda k: MinLSTM(f, k), h) == 3 * (f * h + h)
-    assert count_parameters(lambda k: MinGRU(f, k, num_layers=2), h) == 2 * (f * h + h) + 2 * (
-        h * h + h
+    assert count_parameters(lambda k: MinGRU(f, k, block="bare"), h) == 2 * (f * h + h)
+    assert count_parameters(lambda k: MinLSTM(f, k, block="bare"), h) == 3 * (f * h + h)
+    bare_two = count_parameters(lambda k: MinGRU(f, k, num_layers=2, block="bare"), h)
+    assert bare_two == 2 * (f * h + h) + 2 * (h * h + h)
+    assert count_parameters(lambda k: MinGRU(f, k), h) == minimal_block_count(f, h, 2)
+    assert count_parameters(lambda k: MinLSTM(f, k, num_layers=3), h) == minimal_block_count(
+        f, h, 3, layers=3
     )
+    expanded = count_parameters(lambda k: MinGRU(f, k, mlp_expansion=2), h)
+    assert expanded == minimal_block_count(f, h, 2, m=2)
     n = 5  # LRU: encoder, then ν, θ, γ (N each), B and C (2 N H each), D (H)
-    lru = count_parameters(lambda k: LRU(f, k, state_size=n), h)
+    lru = count_parameters(lambda k: LRU(f, k, state_size=n, block="bare"), h)
     assert lru == (f * h + h) + 3 * n + 4 * n * h + h
+    # residual: per layer also a LayerNorm (2H) and the GLU's Linear(H, 2H)
+    lru_block = count_parameters(lambda k: LRU(f, k, state_size=n, num_layers=2), h)
+    assert lru_block == (f * h + h) + 2 * (2 * h + 3 * n + 4 * n * h + h + 2 * h * h + 2 * h)
+
+
+@pytest.mark.parametrize("make", [MinGRU, MinLSTM, LRU])
+@pytest.mark.parametrize("block", BLOCKS)
+def test_every_form_builds_on_the_meta_device_and_grows_with_hidden_size(make, block):
+    """What ``model.param_budget``'s search relies on (sizing.count_parameters)."""
+    with torch.device("meta"):
+        net = make(2, 16, num_layers=2, bidirectional=True, block=block)
+    assert all(p.is_meta for p in net.parameters())
+    counts = [count_parameters(lambda k: make(2, k, block=block), h) for h in (1, 2, 8, 9)]
+    assert counts == sorted(set(counts))
 
 
 def test_lru_starts_on_its_ring_with_the_normalisation():
     torch.manual_seed(3)
-    layer = LRU(1, 8, state_size=4096, r_min=0.5, r_max=0.8, max_phase=1.0).stacks[0][0]
+    layer = LRU(1, 8, state_size=4096, r_min=0.5, r_max=0.8, max_phase=1.0).stacks[0][0].cell
     lam = torch.exp(layer.log_lambda().detach())
     radius, phase = lam.abs(), lam.angle()
     assert radius.min() >= 0.5 - 1e-6 and radius.max() <= 0.8 + 1e-6
@@ -208,7 +246,7 @@ def test_fit_hidden_size_takes_the_closest_count():
 def test_param_budget_sizes_every_model_and_keeps_its_initialisation(make_cfg):
     from rnnlab.run.build import build_model
 
-    for backbone in ("gru", "lru"):
+    for backbone in ("gru", "lru", "mingru"):
         torch.manual_seed(0)
         cfg = make_cfg(f"backbone={backbone}", "model.param_budget=3000")
         model = build_model(cfg)
@@ -239,6 +277,8 @@ def test_param_budget_sizes_every_model_and_keeps_its_initialisation(make_cfg):
         (["backbone=lru", "model.backbone.r_max=1.0"], "model.backbone.r_max=1.0 is invalid"),
         (["backbone=mingru", "model.backbone.mode=fast"], "one of auto, parallel, sequential"),
         (["backbone=minlstm", "model.backbone.scan=tree"], "one of chunked, log"),
+        (["backbone=lru", "model.backbone.block=deep"], "one of residual, bare"),
+        (["backbone=mingru", "model.backbone.mlp_expansion=0"], "mlp_expansion=0 is invalid"),
     ],
 )
 def test_bad_cell_settings_are_one_line_errors(make_cfg, overrides, message):
@@ -269,21 +309,140 @@ def test_a_run_with_a_budget_records_it(make_cfg):
         make_cfg("backbone=minlstm", "model.param_budget=500", "callbacks.figures=null")
     )
     assert metrics["param_budget"] == 500
-    assert metrics["n_params"] == 3 * (2 * metrics["hidden_size"]) + metrics["hidden_size"] + 1
-    assert abs(metrics["n_params"] - 500) <= 7 / 2 + 1
+
+    def count(h: int) -> int:  # the minLSTM in its block (one input feature), the head h + 1
+        return minimal_block_count(1, h, 3) + h + 1
+
+    hidden = metrics["hidden_size"]
+    assert metrics["n_params"] == count(hidden)
+    assert all(abs(count(k) - 500) >= abs(count(hidden) - 500) for k in (hidden - 1, hidden + 1))
     assert math.isfinite(metrics["test_mse"])
 
 
 @pytest.mark.parametrize("cell", sorted(CELLS))
-def test_padding_changes_no_real_step_in_either_direction(cell):
+@pytest.mark.parametrize("mode", ["parallel", "sequential"])
+def test_padding_changes_no_real_step_in_either_direction(cell, mode):
     torch.manual_seed(4)
-    net = CELLS[cell](input_size=2, hidden_size=3, num_layers=2, bidirectional=True).double()
+    net = CELLS[cell](input_size=2, hidden_size=3, num_layers=2, bidirectional=True, mode=mode)
+    net = net.double()
     short = torch.randn(1, 5, 2, dtype=torch.float64)
     padded = torch.cat([short, torch.randn(1, 4, 2, dtype=torch.float64)], dim=1)
     batch = torch.cat([padded, torch.randn(1, 9, 2, dtype=torch.float64)])  # a full-length one
     out = net(batch, lengths=torch.tensor([5, 9]))
     assert max_difference([out[:1, :5]], [net(short)]) <= TOL
     assert max_difference([out[1:]], [net(batch[1:])]) <= TOL
+
+
+def rms_norm(u: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """RMSNorm over the features of each step, written out (torch's default eps)."""
+    eps = torch.finfo(u.dtype).eps
+    return u * torch.rsqrt(u.pow(2).mean(-1, keepdim=True) + eps) * weight
+
+
+def layer_norm(u: torch.Tensor, norm: nn.LayerNorm) -> torch.Tensor:
+    centred = u - u.mean(-1, keepdim=True)
+    scale = torch.rsqrt(centred.pow(2).mean(-1, keepdim=True) + norm.eps)
+    return centred * scale * norm.weight + norm.bias
+
+
+def randomise_affine(net: nn.Module) -> None:
+    """Normalisation gains and biases away from 1 and 0, so the checks below see them."""
+    with torch.no_grad():
+        for module in net.modules():
+            if isinstance(module, (nn.RMSNorm, nn.LayerNorm)):
+                module.weight.uniform_(0.5, 1.5)
+                if getattr(module, "bias", None) is not None:
+                    module.bias.normal_()
+
+
+@pytest.mark.parametrize("make", [MinGRU, MinLSTM])
+def test_a_minimal_block_is_norm_cell_residual_then_norm_mlp_residual(make):
+    torch.manual_seed(5)
+    net = make(input_size=2, hidden_size=4, num_layers=2).double().eval()
+    randomise_affine(net)
+    x = torch.randn(3, 8, 2, dtype=torch.float64)
+    u = x @ net.encoders[0].weight.T + net.encoders[0].bias  # the linear input projection
+    for block in net.stacks[0]:
+        assert isinstance(block, MinimalBlock)
+        cell_out, _ = block.cell(rms_norm(u, block.norm.weight), None, "sequential")
+        a = u + cell_out
+        first, _, second = block.mlp  # Linear(H, 4H), GELU, Linear(4H, H)
+        assert first.out_features == 4 * 4
+        hidden = torch.nn.functional.gelu(
+            rms_norm(a, block.mlp_norm.weight) @ first.weight.T + first.bias
+        )
+        u = a + hidden @ second.weight.T + second.bias
+    expected = rms_norm(u, net.final_norms[0].weight)
+    assert max_difference([net(x)], [expected]) <= TOL
+    # The MLP counts: other weights, another output.
+    with torch.no_grad():
+        net.stacks[0][1].mlp[0].weight.mul_(2.0)
+    assert (net(x) - expected).abs().max() > 1e-3
+
+
+@pytest.mark.parametrize("make", [MinGRU, MinLSTM])
+def test_a_minimal_block_without_its_mlp_is_the_bare_cell_plus_the_residual(make):
+    torch.manual_seed(6)
+    net = make(input_size=2, hidden_size=4).double().eval()
+    randomise_affine(net)
+    block = net.stacks[0][0]
+    with torch.no_grad():  # the MLP's output is zero
+        block.mlp[-1].weight.zero_()
+        block.mlp[-1].bias.zero_()
+    bare = make(input_size=4, hidden_size=4, block="bare").double()  # its one cell reads H
+    bare.stacks[0][0].load_state_dict(block.cell.state_dict())
+    x = torch.randn(2, 6, 2, dtype=torch.float64)
+    u = net.encoders[0](x)
+    expected = u + bare(rms_norm(u, block.norm.weight))
+    assert max_difference([block(u, None, "parallel")[0]], [expected]) <= TOL
+    assert max_difference([net(x)], [rms_norm(expected, net.final_norms[0].weight)]) <= TOL
+
+
+def test_an_lru_block_is_norm_lru_gelu_glu_residual():
+    torch.manual_seed(7)
+    net = LRU(input_size=2, hidden_size=4, state_size=3, num_layers=2).double().eval()
+    randomise_affine(net)
+    x = torch.randn(3, 8, 2, dtype=torch.float64)
+    u = net.encoders[0](x)  # linear: no GELU before the first block
+    assert max_difference([u], [x @ net.encoders[0].weight.T + net.encoders[0].bias]) <= TOL
+    for block in net.stacks[0]:
+        assert isinstance(block, LRUBlock) and isinstance(block.cell, LRULayer)
+        y, _ = block.cell(layer_norm(u, block.norm), None, "sequential")
+        value, gate = (
+            torch.nn.functional.gelu(y) @ block.glu.linear.weight.T + block.glu.linear.bias
+        ).chunk(2, -1)
+        u = u + value * torch.sigmoid(gate)
+    assert max_difference([net(x)], [u]) <= TOL
+    with torch.no_grad():  # other GLU weights, another output
+        net.stacks[0][0].glu.linear.weight.mul_(2.0)
+    assert (net(x) - u).abs().max() > 1e-3
+    with torch.no_grad():  # the GLU's output zero: every block passes its input on
+        for block in net.stacks[0]:
+            block.glu.linear.weight[:4].zero_()
+            block.glu.linear.bias[:4].zero_()
+    assert max_difference([net(x)], [net.encoders[0](x)]) <= TOL
+
+
+@pytest.mark.parametrize("make", [MinGRU, MinLSTM, LRU])
+def test_dropout_acts_inside_every_block_and_between_bare_layers_only(make):
+    torch.manual_seed(8)
+    x = torch.randn(4, 10, 2)
+    block_net = make(input_size=2, hidden_size=8, dropout=0.5)  # one layer
+    bare_net = make(input_size=2, hidden_size=8, dropout=0.5, block="bare")
+    for net, acts in ((block_net, True), (bare_net, False)):
+        train = net.train()(x)
+        evaluated = net.eval()(x)
+        assert torch.equal(evaluated, net(x))  # no dropout in eval mode
+        assert (train - evaluated).abs().max().item() > 0 if acts else torch.equal(train, evaluated)
+
+
+def test_the_block_setting_offers_exactly_the_blocks():
+    from rnnlab.run.validation import SETTINGS
+
+    (row,) = [s for s in SETTINGS if s.path == "model.backbone.block"]
+    assert tuple(row.allowed.choices) == BLOCKS
+    with pytest.raises(ValueError, match="block='deep' is invalid"):
+        MinGRU(1, 4, block="deep")
 
 
 @pytest.mark.parametrize("flushing", [False, True])

@@ -1,14 +1,15 @@
 """The Linear Recurrent Unit (Orvieto et al. 2023, "Resurrecting Recurrent Neural Networks for
-Long Sequences"): a complex diagonal linear recurrence, with a nonlinearity between layers.
+Long Sequences"): a complex diagonal linear recurrence inside a nonlinear residual block.
 
     x_t = λ ⊙ x_{t−1} + γ ⊙ (B u_t),   y_t = Re(C x_t) + D ⊙ u_t
 
 λ = exp(−exp(ν_log) + i·exp(θ_log)) (|λ| < 1 always) is drawn on the ring ``r_min ≤ |λ| ≤
-r_max``; γ = sqrt(1 − |λ|²) keeps the state's scale. The input is encoded by
-``GELU(Linear)`` and GELU sits between layers: without it a one-layer LRU would be a linear
-filter, unable to form products such as the adding task's marker × value.
-
-    python train.py backbone=lru
+r_max``; γ = sqrt(1 − |λ|²) keeps the state's scale. The LRU is linear, so the paper puts the
+nonlinearity around it: a linear encoder, then per layer LayerNorm, LRU, GELU, GLU and a skip
+connection (``block: residual``, ``rnnlab.models.blocks``). ``block: bare`` encodes by
+``GELU(Linear)`` and puts GELU between layers instead (without a nonlinearity a one-layer LRU
+could not form products such as the adding task's marker × value).
+``python train.py backbone=lru [model.backbone.block=bare]``
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from rnnlab.models.blocks import LRUBlock
 from rnnlab.models.scan import ScanBackbone, scan_chunked, scan_sequential
 
 __all__ = ["LRU", "LRULayer"]
@@ -86,16 +88,20 @@ class LRULayer(nn.Module):
 
 
 class LRU(ScanBackbone):
-    """Stacked LRU layers after a ``GELU(Linear)`` input encoder, GELU and dropout between.
+    """Stacked LRU layers after a linear input encoder, each in its residual block or bare.
 
     Args:
         input_size, hidden_size, num_layers, dropout, bidirectional: as for the other
             backbones (``hidden_size`` is H, the width between layers; ``bidirectional``
-            runs a second stack backwards, see ``ScanBackbone``).
+            runs a second stack backwards, see ``ScanBackbone``). ``dropout`` acts inside
+            every block (after the GELU and after the GLU) or, bare, between layers.
         mode: ``auto`` | ``parallel`` | ``sequential`` (see ``rnnlab.models.scan``).
         state_size: N, complex state units per layer; ``null`` is ``hidden_size``.
         r_min, r_max, max_phase: λ's initial ring and phase (see the module docstring).
         chunk: chunk length of the parallel scan; ``null`` is about ``sqrt(L)``.
+        block: ``residual``: ``Linear`` encoder, then per layer
+            ``u += GLU(GELU(LRU(LayerNorm(u))))`` (the paper's Fig. 1); ``bare``:
+            ``GELU(Linear)`` encoder, the LRUs stacked with GELU and dropout between them.
     """
 
     def __init__(
@@ -111,28 +117,33 @@ class LRU(ScanBackbone):
         r_max: float = 0.999,
         max_phase: float = math.pi / 10,
         chunk: int | None = None,
+        block: str = "residual",
     ) -> None:
         if r_min > r_max:
             raise ValueError(
                 f"model.backbone.r_min={r_min} with model.backbone.r_max={r_max} is invalid: "
                 "the ring needs r_min <= r_max"
             )
-        super().__init__(input_size, hidden_size, num_layers, dropout, bidirectional, mode)
+        super().__init__(input_size, hidden_size, num_layers, dropout, bidirectional, mode, block)
         self.state_size = state_size or hidden_size
         self.ring = {"r_min": r_min, "r_max": r_max, "max_phase": max_phase, "chunk": chunk}
-        self.encoders = nn.ModuleList(
-            nn.Linear(input_size, hidden_size) for _ in range(self.directions)
-        )
         self.build_stacks()
 
     def state_numbers(self) -> int:
         return 2 * self.state_size  # complex
 
-    def make_layer(self, index: int) -> nn.Module:
+    def encodes_input(self) -> bool:
+        return True  # both forms: the paper's linear encoder (bare: followed by GELU)
+
+    def make_cell(self, index: int) -> nn.Module:
         return LRULayer(self.hidden_size, self.state_size, **self.ring)
 
+    def make_block(self, cell: nn.Module) -> nn.Module:
+        return LRUBlock(cell, self.hidden_size, self.block_dropout)
+
     def encode(self, x: Tensor, direction: int) -> Tensor:
-        return F.gelu(self.encoders[direction](x))  # [B, L, F] -> [B, L, H]
+        u = self.encoders[direction](x)  # [B, L, F] -> [B, L, H]
+        return F.gelu(u) if self.block == "bare" else u
 
     def between(self, u: Tensor) -> Tensor:
-        return self.dropout(F.gelu(u))
+        return self.dropout(F.gelu(u)) if self.block == "bare" else u

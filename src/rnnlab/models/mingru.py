@@ -1,17 +1,14 @@
 """minGRU (Feng et al. 2024, "Were RNNs All We Needed?"): a GRU whose gates read the input only.
 
-    z_t = σ(Linear_z(x_t))                 update gate, from x_t alone
-    h̃_t = g(Linear_h(x_t))                 candidate, g(v) = v + 0.5 (v ≥ 0), σ(v) (v < 0)
+    z_t = σ(Linear_z(x_t)),  h̃_t = g(Linear_h(x_t)),  g(v) = v + 0.5 (v ≥ 0), σ(v) (v < 0)
     h_t = (1 − z_t) ⊙ h_{t−1} + z_t ⊙ h̃_t
 
-With no ``h_{t−1}`` inside the gates, ``h_t = a_t h_{t−1} + b_t`` is a linear recurrence
-whose coefficients are known for every step at once, so it can be trained by a scan over
-time (``rnnlab.models.scan``). ``g`` keeps ``h̃`` positive, which the log-space scan needs;
-every mode applies it, so all modes compute the same function. Two linear maps per layer
-(``2·(F·H + H)`` parameters) against the GRU's three input and three recurrent ones.
-
-    python train.py backbone=mingru
-    python train.py backbone=mingru model.backbone.mode=sequential
+With no ``h_{t−1}`` in the gates, ``h_t = a_t h_{t−1} + b_t`` has coefficients known for every
+step at once: a scan over time trains it (``rnnlab.models.scan``); ``g`` keeps ``h̃ > 0`` for
+the log-space scan, in every mode. A lone cell is linear in its state and its gates read one
+step, so by default each layer sits in the residual block of the paper's reference stack
+(``block: residual``: RMSNorm, cell, MLP; ``rnnlab.models.blocks``); ``block: bare`` stacks
+the cells alone. ``python train.py backbone=mingru [model.backbone.block=bare]``
 """
 
 from __future__ import annotations
@@ -20,6 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from rnnlab.models.blocks import MinimalBlock
 from rnnlab.models.scan import ScanBackbone, scan_chunked, scan_log, scan_sequential
 
 __all__ = ["MinGRU", "MinimalLayer", "g", "log_g", "softplus"]
@@ -95,16 +93,23 @@ class MinGRULayer(MinimalLayer):
 
 
 class MinGRU(ScanBackbone):
-    """Stacked minGRU layers (dropout between them); see the module docstring.
+    """Stacked minGRU layers, each in its residual block or bare; see the module docstring.
 
     Args:
         input_size, hidden_size, num_layers, dropout, bidirectional: as for ``nn.GRU``
             (``bidirectional`` runs a second stack backwards; see ``ScanBackbone``).
+            ``dropout`` acts inside every block (``block: residual``: on each branch before
+            its residual sum) or between layers (``block: bare``, with ``num_layers > 1``).
         mode: ``auto`` (the faster form for the device and length, ``scan.pick_mode``),
             ``parallel`` (a scan over time) or ``sequential`` (step by step).
         scan: the parallel form, ``chunked`` (linear space, two levels) or ``log``
             (Heinsen's log-space scan).
         chunk: chunk length of the chunked scan; ``null`` is about ``sqrt(L)``.
+        block: ``residual``: a linear input projection to ``hidden_size``, then per layer
+            ``u += cell(RMSNorm(u))``, ``u += MLP(RMSNorm(u))``, and an RMSNorm at the end of
+            the stack (lucidrains/minGRU-pytorch's ``minLM``); ``bare``: the first cell reads
+            ``input_size`` directly, the cells stacked with dropout between them.
+        mlp_expansion: the block MLP's inner width over ``hidden_size`` (reference: 4).
     """
 
     def __init__(
@@ -117,13 +122,22 @@ class MinGRU(ScanBackbone):
         mode: str = "auto",
         scan: str = "chunked",
         chunk: int | None = None,
+        block: str = "residual",
+        mlp_expansion: float = 4.0,
     ) -> None:
-        super().__init__(input_size, hidden_size, num_layers, dropout, bidirectional, mode)
+        super().__init__(input_size, hidden_size, num_layers, dropout, bidirectional, mode, block)
         self.scan_args = {"scan": scan, "chunk": chunk}
+        self.mlp_expansion = mlp_expansion
         self.build_stacks()
 
     layer_class: type[MinimalLayer] = MinGRULayer  # MinLSTM swaps in its own layer
 
-    def make_layer(self, index: int) -> nn.Module:
-        width = self.input_size if index == 0 else self.hidden_size
+    def make_cell(self, index: int) -> nn.Module:
+        width = self.input_size if index == 0 and self.encoders is None else self.hidden_size
         return self.layer_class(width, self.hidden_size, **self.scan_args)
+
+    def make_block(self, cell: nn.Module) -> nn.Module:
+        return MinimalBlock(cell, self.hidden_size, self.mlp_expansion, self.block_dropout)
+
+    def make_final_norm(self) -> nn.Module:
+        return nn.RMSNorm(self.hidden_size)  # the reference's norm before its output layer

@@ -5,10 +5,9 @@
     h_t = f'_t ⊙ h_{t−1} + i'_t ⊙ h̃_t
 
 The normalisation makes the state a weighted mean of candidates, independent of the
-time scale, and (with ``g`` as in minGRU) positive. Three linear maps per layer
-(``3·(F·H + H)`` parameters). Trained like minGRU: ``rnnlab.models.scan``.
-
-    python train.py backbone=minlstm
+time scale, and (with ``g`` as in minGRU) positive. Trained like minGRU (``rnnlab.models.scan``)
+and, like it, by default in the paper's residual block (RMSNorm, cell, MLP; ``block: bare`` for
+the cells alone). ``python train.py backbone=minlstm``
 """
 
 from __future__ import annotations
@@ -43,6 +42,6 @@ class MinLSTMLayer(MinimalLayer):
 
 
 class MinLSTM(MinGRU):
-    """Stacked minLSTM layers (dropout between them); arguments as for ``MinGRU``."""
+    """Stacked minLSTM layers, each in its residual block or bare; arguments as for ``MinGRU``."""
 
     layer_class = MinLSTMLayer

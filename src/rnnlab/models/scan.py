@@ -1,5 +1,5 @@
 """Diagonal linear recurrences ``h_t = a_t ⊙ h_{t-1} + b_t``, computed four ways, and the
-stacked, bidirectional backbone that the scan-trained cells (minGRU, minLSTM, LRU) share.
+backbone the scan-trained cells share (minGRU, minLSTM, LRU: bare or in their papers' blocks).
 
     h = scan_sequential(a, b, h0)          # step by step over b.unbind(1), hand-written backward
     h = scan_chunked(a, b, h0, chunk=32)   # two-level scan: chunks at once, then chunk ends
@@ -23,8 +23,10 @@ import torch
 from torch import Tensor, nn
 
 from rnnlab.models.backbones import time_reverser
+from rnnlab.models.blocks import BLOCKS
 
 __all__ = [
+    "BLOCKS",
     "MODES",
     "SCANS",
     "ScanBackbone",
@@ -307,10 +309,15 @@ class ScanBackbone(nn.Module):
     """Stacked layers of a scan-trained cell, in one or two directions.
 
     ``[B, L, input_size] -> [B, L, hidden_size × directions]``, like every backbone. A
-    subclass builds one layer with ``make_layer(index)``; a layer maps ``(u, h0, mode)`` to
-    ``(outputs [B, L, hidden_size], last state [B, state])``. ``bidirectional=true`` runs a
-    second stack over the reversed sequence and concatenates the last layers' outputs (the
-    directions meet at the output only, unlike ``nn.LSTM``, whose layers read both).
+    subclass builds the recurrence of one layer with ``make_cell(index)``, which maps
+    ``(u, h0, mode)`` to ``(outputs [B, L, hidden_size], last state [B, state])``.
+    ``block``: ``residual`` (default) wraps every cell in its paper's residual block
+    (``make_block``, ``rnnlab.models.blocks``) after a linear input encoder to ``hidden_size``,
+    which the residual sums need, and may end each stack with a normalisation
+    (``make_final_norm``); ``bare`` stacks the cells themselves, ``between`` applied from one
+    to the next. ``bidirectional=true`` runs a second stack over the reversed sequence and
+    concatenates the last layers' outputs (the directions meet at the output only, unlike
+    ``nn.LSTM``, whose layers read both).
 
     ``forward(x, h0)`` takes an optional initial state per layer and direction,
     ``[num_layers × directions, B, state]`` in ``nn.GRU``'s order (layer-major);
@@ -327,7 +334,12 @@ class ScanBackbone(nn.Module):
         dropout: float,
         bidirectional: bool,
         mode: str,
+        block: str = "residual",
     ) -> None:
+        if block not in BLOCKS:
+            raise ValueError(
+                f"model.backbone.block={block!r} is invalid: it must be one of " + ", ".join(BLOCKS)
+            )
         super().__init__()
         self.input_size = input_size
         self.hidden_size = hidden_size
@@ -335,7 +347,13 @@ class ScanBackbone(nn.Module):
         self.directions = 2 if bidirectional else 1
         self.output_size = hidden_size * self.directions
         self.mode = mode
-        self.dropout = nn.Dropout(dropout) if dropout > 0 and num_layers > 1 else nn.Identity()
+        self.block = block
+        self.block_dropout = dropout  # inside every block (residual form)
+        between = block == "bare" and dropout > 0 and num_layers > 1
+        self.dropout = nn.Dropout(dropout) if between else nn.Identity()
+        encoders = (nn.Linear(input_size, hidden_size) for _ in range(self.directions))
+        self.encoders = nn.ModuleList(encoders) if self.encodes_input() else None
+        self.final_norms: nn.ModuleList | None = None
 
     def build_stacks(self) -> None:
         """Create the layers; call at the end of the subclass's ``__init__``."""
@@ -343,17 +361,40 @@ class ScanBackbone(nn.Module):
             nn.ModuleList(self.make_layer(i) for i in range(self.num_layers))
             for _ in range(self.directions)
         )
+        norms = [self.make_final_norm() for _ in self.stacks] if self.block == "residual" else []
+        if norms and None not in norms:
+            self.final_norms = nn.ModuleList(norms)
 
     def make_layer(self, index: int) -> nn.Module:
-        """Layer ``index`` (0 reads the input, later ones the previous layer's output)."""
+        """Layer ``index``: its cell, in its block unless ``block`` is ``bare``."""
+        cell = self.make_cell(index)
+        return cell if self.block == "bare" else self.make_block(cell)
+
+    def make_cell(self, index: int) -> nn.Module:
+        """The recurrence of layer ``index`` (in the bare form, 0 reads ``encode``'s output,
+        later ones the previous layer's)."""
         raise NotImplementedError
 
+    def make_block(self, cell: nn.Module) -> nn.Module:
+        """``cell`` inside its residual block, ``hidden_size`` wide in and out."""
+        raise NotImplementedError
+
+    def make_final_norm(self) -> nn.Module | None:
+        """A normalisation after the last block of each stack (residual form), or None."""
+        return None
+
+    def encodes_input(self) -> bool:
+        """Whether ``Linear(input_size, hidden_size)`` encodes the input (one per direction):
+        always in the residual form, whose sums need ``hidden_size`` wide inputs."""
+        return self.block == "residual"
+
     def encode(self, x: Tensor, direction: int) -> Tensor:
-        """What the first layer reads; the input itself unless a subclass encodes it."""
-        return x
+        """What the first layer reads: the encoded input, or the input itself."""
+        return x if self.encoders is None else self.encoders[direction](x)
 
     def between(self, u: Tensor) -> Tensor:
-        """Applied to a layer's output before the next layer reads it."""
+        """Applied to a layer's output before the next layer reads it (the bare form's
+        dropout; a block holds its own)."""
         return self.dropout(u)
 
     def state_numbers(self) -> int:
@@ -386,6 +427,8 @@ class ScanBackbone(nn.Module):
                     u = self.between(u)
                 k = i * self.directions + d
                 u, finals[k] = layer(u, None if h0 is None else h0[k], mode)
+            if self.final_norms is not None:
+                u = self.final_norms[d](u)
             outputs.append(u if d == 0 else backwards(u))
         out = torch.cat(outputs, dim=-1) if self.directions > 1 else outputs[0]
         return out, torch.stack([finals[k] for k in sorted(finals)])
