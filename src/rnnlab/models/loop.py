@@ -147,6 +147,7 @@ def take_steps(
             module.lr_scheduler_step(step_scheduler, None)
         loss = loss.detach()
         losses.append(loss)
+        module.items_trained += len(target)
         if tracker is not None:
             tracker.update(output.detach(), target, loss)
         if 0 <= max_steps <= module.trainer.global_step:

@@ -73,6 +73,7 @@ class SequenceModel(L.LightningModule):
         self.gradient_clip_algorithm = gradient_clip_algorithm
         self.train_tracker: Any = None
         self._epoch_losses: list[Tensor] = []  # the epoch's step losses, without a tracker
+        self.items_trained = 0  # sequences (windows) the optimizer steps have read
         # The composed run config (plain containers), stored in every checkpoint by train.py.
         self.run_config: dict[str, Any] | None = None
 
@@ -226,7 +227,33 @@ class SequenceModel(L.LightningModule):
         }
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        checkpoint[CHECKPOINT_KEY] = {"config": self.run_config}
+        checkpoint[CHECKPOINT_KEY] = {
+            "config": self.run_config,
+            "items_trained": self.items_trained,
+        }
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        self.items_trained = int(checkpoint.get(CHECKPOINT_KEY, {}).get("items_trained", 0))
+
+    @torch.no_grad()
+    def score(self, loader: Any, prefix: str = "val/") -> dict[str, float]:
+        """The loss and metrics of the current weights over every batch of ``loader``, as
+        a validation epoch logs them (the loss a mean weighted by batch size)."""
+        metrics = self.make_metrics(prefix).to(self.device)
+        was_training = self.training
+        self.eval()
+        total, count = 0.0, 0
+        try:
+            for batch in loader:
+                batch = [t.to(self.device) for t in batch]
+                loss, output, target = self.step(batch)
+                metrics.update(*self.metric_inputs(output, target))
+                total += float(loss) * len(target)
+                count += len(target)
+        finally:
+            self.train(was_training)
+        scores = {key: float(value) for key, value in metrics.compute().items()}
+        return {f"{prefix}loss": total / max(count, 1), **scores}
 
     @property
     def n_params(self) -> int:
