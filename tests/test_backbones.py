@@ -130,4 +130,5 @@ def test_a_new_backbone_is_one_class_and_one_yaml(tmp_path, monkeypatch, fast):
     assert (tmp_path / "run" / "metrics.json").is_file()
     user = OmegaConf.create(next(t for n, t in files.items() if n.endswith(".yaml")))
     h, k, f = user.hidden_size, user.kernel_size, user.input_size
-    assert metrics["n_params"] == f * h * k + h + h + 1  # conv weights + bias, head + bias
+    # conv weights + bias, head + bias, the AR highway over the 20-step window + bias
+    assert metrics["n_params"] == f * h * k + h + h + 1 + 20 * f + 1

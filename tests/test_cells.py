@@ -192,17 +192,21 @@ def test_parameter_counts_follow_the_equations():
     assert count_parameters(lambda k: MinLSTM(f, k, block="bare"), h) == 3 * (f * h + h)
     bare_two = count_parameters(lambda k: MinGRU(f, k, num_layers=2, block="bare"), h)
     assert bare_two == 2 * (f * h + h) + 2 * (h * h + h)
-    assert count_parameters(lambda k: MinGRU(f, k), h) == minimal_block_count(f, h, 2)
-    assert count_parameters(lambda k: MinLSTM(f, k, num_layers=3), h) == minimal_block_count(
-        f, h, 3, layers=3
+    assert count_parameters(lambda k: MinGRU(f, k, block="residual"), h) == minimal_block_count(
+        f, h, 2
     )
-    expanded = count_parameters(lambda k: MinGRU(f, k, mlp_expansion=2), h)
+    assert count_parameters(
+        lambda k: MinLSTM(f, k, num_layers=3, block="residual"), h
+    ) == minimal_block_count(f, h, 3, layers=3)
+    expanded = count_parameters(lambda k: MinGRU(f, k, mlp_expansion=2, block="residual"), h)
     assert expanded == minimal_block_count(f, h, 2, m=2)
     n = 5  # LRU: encoder, then ν, θ, γ (N each), B and C (2 N H each), D (H)
     lru = count_parameters(lambda k: LRU(f, k, state_size=n, block="bare"), h)
     assert lru == (f * h + h) + 3 * n + 4 * n * h + h
     # residual: per layer also a LayerNorm (2H) and the GLU's Linear(H, 2H)
-    lru_block = count_parameters(lambda k: LRU(f, k, state_size=n, num_layers=2), h)
+    lru_block = count_parameters(
+        lambda k: LRU(f, k, state_size=n, num_layers=2, block="residual"), h
+    )
     assert lru_block == (f * h + h) + 2 * (2 * h + 3 * n + 4 * n * h + h + 2 * h * h + 2 * h)
 
 
@@ -219,7 +223,8 @@ def test_every_form_builds_on_the_meta_device_and_grows_with_hidden_size(make, b
 
 def test_lru_starts_on_its_ring_with_the_normalisation():
     torch.manual_seed(3)
-    layer = LRU(1, 8, state_size=4096, r_min=0.5, r_max=0.8, max_phase=1.0).stacks[0][0].cell
+    layer = LRU(1, 8, state_size=4096, r_min=0.5, r_max=0.8, max_phase=1.0, block="residual")
+    layer = layer.stacks[0][0].cell
     lam = torch.exp(layer.log_lambda().detach())
     radius, phase = lam.abs(), lam.angle()
     assert radius.min() >= 0.5 - 1e-6 and radius.max() <= 0.8 + 1e-6
@@ -310,8 +315,8 @@ def test_a_run_with_a_budget_records_it(make_cfg):
     )
     assert metrics["param_budget"] == 500
 
-    def count(h: int) -> int:  # the minLSTM in its block (one input feature), the head h + 1
-        return minimal_block_count(1, h, 3) + h + 1
+    def count(h: int) -> int:  # the minLSTM in its block (one input feature), the head h + 1,
+        return minimal_block_count(1, h, 3) + h + 1 + 21  # the AR highway over 20 steps
 
     hidden = metrics["hidden_size"]
     assert metrics["n_params"] == count(hidden)
@@ -358,7 +363,7 @@ def randomise_affine(net: nn.Module) -> None:
 @pytest.mark.parametrize("make", [MinGRU, MinLSTM])
 def test_a_minimal_block_is_norm_cell_residual_then_norm_mlp_residual(make):
     torch.manual_seed(5)
-    net = make(input_size=2, hidden_size=4, num_layers=2).double().eval()
+    net = make(input_size=2, hidden_size=4, num_layers=2, block="residual").double().eval()
     randomise_affine(net)
     x = torch.randn(3, 8, 2, dtype=torch.float64)
     u = x @ net.encoders[0].weight.T + net.encoders[0].bias  # the linear input projection
@@ -383,7 +388,7 @@ def test_a_minimal_block_is_norm_cell_residual_then_norm_mlp_residual(make):
 @pytest.mark.parametrize("make", [MinGRU, MinLSTM])
 def test_a_minimal_block_without_its_mlp_is_the_bare_cell_plus_the_residual(make):
     torch.manual_seed(6)
-    net = make(input_size=2, hidden_size=4).double().eval()
+    net = make(input_size=2, hidden_size=4, block="residual").double().eval()
     randomise_affine(net)
     block = net.stacks[0][0]
     with torch.no_grad():  # the MLP's output is zero
@@ -400,7 +405,8 @@ def test_a_minimal_block_without_its_mlp_is_the_bare_cell_plus_the_residual(make
 
 def test_an_lru_block_is_norm_lru_gelu_glu_residual():
     torch.manual_seed(7)
-    net = LRU(input_size=2, hidden_size=4, state_size=3, num_layers=2).double().eval()
+    net = LRU(input_size=2, hidden_size=4, state_size=3, num_layers=2, block="residual")
+    net = net.double().eval()
     randomise_affine(net)
     x = torch.randn(3, 8, 2, dtype=torch.float64)
     u = net.encoders[0](x)  # linear: no GELU before the first block
@@ -427,7 +433,7 @@ def test_an_lru_block_is_norm_lru_gelu_glu_residual():
 def test_dropout_acts_inside_every_block_and_between_bare_layers_only(make):
     torch.manual_seed(8)
     x = torch.randn(4, 10, 2)
-    block_net = make(input_size=2, hidden_size=8, dropout=0.5)  # one layer
+    block_net = make(input_size=2, hidden_size=8, dropout=0.5, block="residual")  # one layer
     bare_net = make(input_size=2, hidden_size=8, dropout=0.5, block="bare")
     for net, acts in ((block_net, True), (bare_net, False)):
         train = net.train()(x)

@@ -99,9 +99,10 @@ class LRU(ScanBackbone):
         state_size: N, complex state units per layer; ``null`` is ``hidden_size``.
         r_min, r_max, max_phase: λ's initial ring and phase (see the module docstring).
         chunk: chunk length of the parallel scan; ``null`` is about ``sqrt(L)``.
-        block: ``residual``: ``Linear`` encoder, then per layer
+        block: ``residual`` (the config's default): ``Linear`` encoder, then per layer
             ``u += GLU(GELU(LRU(LayerNorm(u))))`` (the paper's Fig. 1); ``bare``:
-            ``GELU(Linear)`` encoder, the LRUs stacked with GELU and dropout between them.
+            ``GELU(Linear)`` encoder, the LRUs stacked with GELU and dropout between them (the
+            class's default, so that a checkpoint written before blocks existed loads as it was).
     """
 
     def __init__(
@@ -117,7 +118,7 @@ class LRU(ScanBackbone):
         r_max: float = 0.999,
         max_phase: float = math.pi / 10,
         chunk: int | None = None,
-        block: str = "residual",
+        block: str = "bare",
     ) -> None:
         if r_min > r_max:
             raise ValueError(

@@ -105,10 +105,12 @@ class MinGRU(ScanBackbone):
         scan: the parallel form, ``chunked`` (linear space, two levels) or ``log``
             (Heinsen's log-space scan).
         chunk: chunk length of the chunked scan; ``null`` is about ``sqrt(L)``.
-        block: ``residual``: a linear input projection to ``hidden_size``, then per layer
-            ``u += cell(RMSNorm(u))``, ``u += MLP(RMSNorm(u))``, and an RMSNorm at the end of
-            the stack (lucidrains/minGRU-pytorch's ``minLM``); ``bare``: the first cell reads
-            ``input_size`` directly, the cells stacked with dropout between them.
+        block: ``residual`` (the config's default): a linear input projection to
+            ``hidden_size``, then per layer ``u += cell(RMSNorm(u))``,
+            ``u += MLP(RMSNorm(u))``, and an RMSNorm at the end of the stack
+            (lucidrains/minGRU-pytorch's ``minLM``); ``bare``: the first cell reads
+            ``input_size`` directly, the cells stacked with dropout between them (the
+            class's default, so that a checkpoint written before blocks existed loads as it was).
         mlp_expansion: the block MLP's inner width over ``hidden_size`` (reference: 4).
     """
 
@@ -122,7 +124,7 @@ class MinGRU(ScanBackbone):
         mode: str = "auto",
         scan: str = "chunked",
         chunk: int | None = None,
-        block: str = "residual",
+        block: str = "bare",
         mlp_expansion: float = 4.0,
     ) -> None:
         super().__init__(input_size, hidden_size, num_layers, dropout, bidirectional, mode, block)

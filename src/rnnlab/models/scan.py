@@ -334,7 +334,7 @@ class ScanBackbone(nn.Module):
         dropout: float,
         bidirectional: bool,
         mode: str,
-        block: str = "residual",
+        block: str = "bare",
     ) -> None:
         if block not in BLOCKS:
             raise ValueError(
