@@ -14,8 +14,10 @@ from omegaconf import DictConfig
 
 from rnnlab.run.config import compose_config
 
-# Small, quick settings shared by tests that train: a few epochs, no progress bar.
-FAST = ["trainer.max_epochs=3", "trainer.accelerator=cpu", "callbacks.progress_bar=null"]
+# Small, quick settings shared by tests that train: a few epochs of one pass each, the CPU,
+# no progress bar.
+FAST = ["trainer.max_epochs=3", "data.min_batches_per_epoch=1", "trainer.accelerator=cpu",
+        "callbacks.progress_bar=null"]  # fmt: skip
 
 # The shared run: the default config (LSTM on the noisy sine, default callbacks with figures)
 # made tiny, with both loggers so that one run shows TensorBoard events and the CSV log.

@@ -146,7 +146,8 @@ def test_ddp_cpu_jobs_of_a_sweep_train_two_processes_each_in_one_run_dir(tmp_pat
     result = subprocess.run(
         [sys.executable, str(ROOT / "train.py"), "-m", "model.steps_per_execution=1,epoch",
          "trainer=ddp_cpu",
-         "trainer.max_epochs=2", "data.batch_size=19", "backbone=gru",
+         "trainer.max_epochs=2", "data.batch_size=19", "data.min_batches_per_epoch=1",
+         "backbone=gru",
          "model.backbone.hidden_size=8", "callbacks.progress_bar=null", "callbacks.figures=null",
          "+callbacks.batch_probe._target_=tests.test_ddp.BatchProbe",
          f"+callbacks.batch_probe.out_dir={probe}/k" + "${model.steps_per_execution}",

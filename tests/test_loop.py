@@ -19,9 +19,10 @@ from rnnlab.run.validation import validate_config
 # 646 training windows in batches of 64: 11 batches, so K=3 ends each epoch on a short group.
 SMALL = [
     "backbone=rnn", "model.backbone.hidden_size=6", "model.backbone.num_layers=2",
-    "model.backbone.dropout=0.2", "trainer.max_epochs=3", "trainer.accelerator=cpu",
+    "model.backbone.dropout=0.2", "trainer.max_epochs=3", "data.min_batches_per_epoch=1",
+    "trainer.accelerator=cpu",
     "callbacks.progress_bar=null", "callbacks.figures=null", "callbacks.epoch_printer=null",
-    "+callbacks.counter._target_=tests.test_loop.HookCounter",
+    "test_ckpt=last", "+callbacks.counter._target_=tests.test_loop.HookCounter",
 ]  # fmt: skip
 BATCHES, EPOCHS = 11, 3
 
@@ -96,9 +97,14 @@ def logged_steps(run_dir: Path) -> dict[str, list[int]]:
     return {tag: [e.step for e in acc.Scalars(tag)] for tag in tags}
 
 
-def test_max_steps_stops_inside_a_call(tmp_path):
-    _, ckpt, hooks = _run(tmp_path, "epoch", "+trainer.max_steps=15")
-    assert ckpt["global_step"] == 15 and hooks.optimizer_steps == 15
+def test_a_lightning_max_steps_stops_inside_a_call(tmp_path):
+    """train.py turns trainer.max_steps into whole epochs (rnnlab.run.build.step_budget); a
+    Trainer built by hand with max_steps still stops the loop mid-epoch, mid-call."""
+    cfg = compose_config(tmp_path / "run", [*SMALL, "model.steps_per_execution=epoch"])
+    run = prepare_run(cfg)
+    run.trainer.fit_loop.epoch_loop.max_steps = 15  # what Trainer(max_steps=15) sets
+    run.trainer.fit(run.model, datamodule=run.datamodule)
+    assert run.trainer.global_step == 15 and run.callbacks["counter"].optimizer_steps == 15
 
 
 @pytest.mark.parametrize("k", ["4", "epoch"])

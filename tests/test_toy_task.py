@@ -44,6 +44,7 @@ data:
   n_train: 256
   batch_size: 32
   shuffle_seed: ${seed}
+  min_batches_per_epoch: 50
 """
 
 

@@ -127,7 +127,8 @@ def test_test_ckpt_selects_the_weights_that_are_tested(make_cfg, which):
 
 
 def test_early_stopping_really_stops(make_cfg):
-    # lr=0 means val/loss never improves: patience 2 must end the run after 3 epochs.
+    # lr=0 means val/loss never improves: patience 2 must end the run after 3 epochs, and the
+    # weights training started from stay the best (the tested ones).
     cfg = make_cfg(
         "trainer.max_epochs=50", "model.optimizer.lr=0.0", "callbacks.early_stopping.patience=2",
         "backbone=rnn", "model.backbone.hidden_size=4", NO_FIGURES,
@@ -135,7 +136,7 @@ def test_early_stopping_really_stops(make_cfg):
     metrics = train(cfg)
     assert metrics["epochs_trained"] == 3
     assert metrics["stopped_early"] is True
-    assert metrics["best_epoch"] == 1
+    assert metrics["best_epoch"] == 0
 
 
 def test_cosine_schedule_steps_per_batch_and_ends_at_zero(trained_run):

@@ -112,8 +112,11 @@ class SequenceDataModule(BatchLoaders):
         eval_batch_size: int = 4096,
         shuffle_seed: int = 0,
         num_workers: int = 0,
+        min_batches_per_epoch: int = 1,
     ) -> None:
-        super().__init__(batch_size, eval_batch_size, shuffle_seed, num_workers)
+        super().__init__(
+            batch_size, eval_batch_size, shuffle_seed, num_workers, min_batches_per_epoch
+        )
         self.sets: dict[str, SequenceSet] = {}
         self.datasets: dict[str, SequenceDataset] = {}
 
@@ -133,6 +136,15 @@ class SequenceDataModule(BatchLoaders):
         device = self.accelerator_device()
         sets = self.sets if device is None else {k: v.to(device) for k, v in self.sets.items()}
         self.datasets = {name: SequenceDataset(sets[name]) for name in SPLITS if name in sets}
+
+    def train_size(self) -> int:
+        self.load()
+        return len(self.sets["train"])
+
+    def train_examples(self, n: int) -> tuple[Tensor, ...]:
+        self.load()
+        dataset = SequenceDataset(self.sets["train"])
+        return dataset[torch.arange(min(n, len(dataset)))]
 
     @property
     def n_features(self) -> int:

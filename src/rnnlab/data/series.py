@@ -7,6 +7,7 @@ series to inference and reports as one ``SeriesFrame`` (``frame``).
 
 from __future__ import annotations
 
+import torch
 from torch import Tensor
 
 from rnnlab.data.frame import SeriesFrame
@@ -37,6 +38,7 @@ class WindowDataModule(BatchLoaders):
         shuffle_seed: seed of the training batch order.
         num_workers: DataLoader worker processes.
         season: steps per seasonal cycle, for the seasonal-naive baseline (None: no season).
+        min_batches_per_epoch: see ``BatchLoaders``.
     """
 
     tasks: tuple[str, ...] = ("forecast",)  # the task= names this data serves
@@ -56,8 +58,11 @@ class WindowDataModule(BatchLoaders):
         num_workers: int = 0,
         horizon: int = 1,
         season: int | None = None,
+        min_batches_per_epoch: int = 1,
     ) -> None:
-        super().__init__(batch_size, eval_batch_size, shuffle_seed, num_workers)
+        super().__init__(
+            batch_size, eval_batch_size, shuffle_seed, num_workers, min_batches_per_epoch
+        )
         self.seq_len = seq_len
         self.horizon = horizon
         self.season = season
@@ -114,6 +119,14 @@ class WindowDataModule(BatchLoaders):
         """The known columns at ``times`` (beyond the data), ``[len(times), K]``, or None
         when there are none; subclasses with calendar features compute them."""
         return None
+
+    def train_size(self) -> int:
+        self.load()
+        return self.splits["train"].n_windows
+
+    def train_examples(self, n: int) -> tuple[Tensor, ...]:
+        windows = self.frame().windows("train")
+        return windows[torch.arange(min(n, len(windows)))]
 
     def frame(self) -> SeriesFrame:
         """The series as inference and reports read it (``rnnlab.data.frame``)."""

@@ -275,28 +275,39 @@ class WindowDataset(Dataset):
 class BatchIndexSampler(Sampler[Tensor]):
     """Yields one index tensor per batch.
 
-    The order of epoch ``e`` depends only on ``(seed, e)``, so a run resumed from a
-    checkpoint sees the same batches as one that was never interrupted. Lightning calls
-    ``set_epoch`` before every epoch.
+    An epoch is the fewest whole passes over the ``n`` items that give at least
+    ``min_batches`` batches (one pass by default), so the optimizer steps between two
+    validations do not shrink with the data. Each pass is a new order; the order of pass
+    ``p`` of epoch ``e`` depends only on ``(seed, e, p)``, so a run resumed from a checkpoint
+    sees the same batches as one that was never interrupted. Lightning calls ``set_epoch``
+    before every epoch.
     """
 
-    def __init__(self, n: int, batch_size: int, shuffle: bool, seed: int = 0) -> None:
+    def __init__(
+        self, n: int, batch_size: int, shuffle: bool, seed: int = 0, min_batches: int = 1
+    ) -> None:
         self.n, self.batch_size, self.shuffle, self.seed = n, batch_size, shuffle, seed
         self.epoch = 0
+        self.per_pass = math.ceil(n / batch_size)
+        self.passes = max(1, math.ceil(min_batches / max(self.per_pass, 1)))
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
 
     def __len__(self) -> int:
-        return math.ceil(self.n / self.batch_size)
+        return self.per_pass * self.passes
+
+    def _order(self, p: int) -> Tensor:
+        if not self.shuffle:
+            return torch.arange(self.n)
+        seed = self.seed * 100_003 + self.epoch
+        if p > 0:  # the first pass keeps the one-pass epoch's order
+            seed = seed * 1_000_003 + p
+        return torch.randperm(self.n, generator=torch.Generator().manual_seed(seed))
 
     def __iter__(self) -> Iterator[Tensor]:
-        if self.shuffle:
-            gen = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
-            order = torch.randperm(self.n, generator=gen)
-        else:
-            order = torch.arange(self.n)
-        yield from order.split(self.batch_size)
+        for p in range(self.passes):
+            yield from self._order(p).split(self.batch_size)
 
 
 class BatchLoaders(L.LightningDataModule):
@@ -308,6 +319,8 @@ class BatchLoaders(L.LightningDataModule):
         batch_size, eval_batch_size: items per training / evaluation batch.
         shuffle_seed: seed of the training batch order.
         num_workers: DataLoader worker processes.
+        min_batches_per_epoch: a training epoch is the fewest whole passes over the training
+            items that give at least this many batches (1: one pass).
     """
 
     def __init__(
@@ -316,13 +329,29 @@ class BatchLoaders(L.LightningDataModule):
         eval_batch_size: int = 4096,
         shuffle_seed: int = 0,
         num_workers: int = 0,
+        min_batches_per_epoch: int = 1,
     ) -> None:
         super().__init__()
+        self.min_batches_per_epoch = min_batches_per_epoch
         self.batch_size = batch_size
         self.eval_batch_size = eval_batch_size
         self.shuffle_seed = shuffle_seed
         self.num_workers = num_workers
         self.datasets: dict[str, Dataset] = {}
+
+    def train_size(self) -> int:
+        """Items in the training split (windows, sequences)."""
+        raise NotImplementedError
+
+    def batches_per_epoch(self) -> int:
+        """Optimizer steps in one training epoch (``BatchIndexSampler``'s length)."""
+        n = self.train_size()
+        return len(BatchIndexSampler(n, self.batch_size, True, 0, self.min_batches_per_epoch))
+
+    def train_examples(self, n: int) -> tuple[Tensor, ...]:
+        """A batch of the first ``n`` training items on the CPU, built apart from the
+        loaders (what sizing and cost measurements run the model on)."""
+        raise NotImplementedError
 
     def accelerator_device(self) -> torch.device | None:
         """The trainer's device when it is not the CPU: the data moves there once in
@@ -333,7 +362,8 @@ class BatchLoaders(L.LightningDataModule):
 
     def _loader(self, split: str, shuffle: bool, batch_size: int) -> DataLoader:
         dataset = self.datasets[split]
-        sampler = BatchIndexSampler(len(dataset), batch_size, shuffle, self.shuffle_seed)
+        least = self.min_batches_per_epoch if shuffle else 1
+        sampler = BatchIndexSampler(len(dataset), batch_size, shuffle, self.shuffle_seed, least)
         # batch_size=None: the sampler already yields whole batches, nothing is collated.
         return DataLoader(dataset, sampler=sampler, batch_size=None, num_workers=self.num_workers)
 

@@ -123,10 +123,10 @@ def squared_errors(frame: SeriesFrame, pred: Tensor, target: Tensor) -> Tensor:
     return (frame.to_file_units(pred) - frame.to_file_units(target)) ** 2
 
 
-def baseline_metrics(frame: SeriesFrame) -> dict[str, float]:
-    """Every baseline's test MSE over the model's test windows and horizon, keyed as in
-    ``metrics.json`` (``naive_last_mse``, ``seasonal_naive_mse``, ``linear_ar_mse``)."""
-    starts = frame.origins("test")
+def baseline_metrics(frame: SeriesFrame, split: str = "test") -> dict[str, float]:
+    """Every baseline's MSE over the model's windows of ``split`` and its horizon, keyed as
+    in ``metrics.json`` (``naive_last_mse``, ``seasonal_naive_mse``, ``linear_ar_mse``)."""
+    starts = frame.origins(split)
     truth = future_values(frame, starts, frame.horizon)
     return {
         f"{name}_mse": squared_errors(frame, path, truth).mean().item()

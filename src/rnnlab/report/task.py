@@ -42,17 +42,15 @@ class TaskReport:
         self,
         model: Any,
         summary: dict[str, Any],
-        fit_metrics: dict[str, float],
+        scores: dict[str, float],
         best_loss: float | None,
         dm: Any,
-        test_ckpt: str,
     ) -> dict[str, Any]:
-        """The validation numbers beside the test block: ``val_<metric>`` of the tested
-        weights (measured for ``test_ckpt=last``; null for ``best``, whose value of the
-        metric was not logged) and ``best_val_loss``, the loss that chose the best weights."""
+        """The validation numbers beside the test block, from ``scores`` (the tested weights'
+        ``val/...`` over the validation split): ``val_<metric>``, and ``best_val_loss``, the
+        lowest validation loss of training (what chose ``test_ckpt=best``)."""
         name = summary["metric"].removeprefix("test_")
-        last = fit_metrics.get(f"val/{name}")
-        return {f"val_{name}": last if test_ckpt == "last" else None, "best_val_loss": best_loss}
+        return {f"val_{name}": scores.get(f"val/{name}"), "best_val_loss": best_loss}
 
     def write(self, model: Any, dm: Any, out_dir: Path) -> dict[str, Any]:
         """Write the task's files (``predictions.csv``...) into ``out_dir``; return what

@@ -22,7 +22,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 
 from rnnlab.errors import ConfigError, one_line
 from rnnlab.models.module import SequenceModel
-from rnnlab.models.sizing import fit_hidden_size
+from rnnlab.models.sizing import count_parameters, fit_hidden_size, flops_of
 from rnnlab.report.task import TaskReport
 from rnnlab.run.config import plain_config
 
@@ -31,7 +31,9 @@ log = logging.getLogger(__name__)
 # What data and models raise for settings that cannot work (one-line messages).
 USER_ERRORS = (ValueError, FileNotFoundError, KeyError)
 # Keys that this module reads itself instead of passing them to the class.
-BUILD_ONLY = {"model": ("param_budget",)}
+BUILD_ONLY = {"model": ("param_budget", "flop_budget")}
+# Budgets a model is sized to (model.<key>): what each counts, and how.
+BUDGETS = {"param_budget": "parameters", "flop_budget": "training FLOPs per sequence"}
 
 
 @dataclass
@@ -119,8 +121,14 @@ def build_model(cfg: DictConfig, datamodule: Any = None) -> SequenceModel:
     ``datamodule``, sized to its data first (``apply_model_settings``)."""
     if datamodule is not None:
         apply_model_settings(cfg, datamodule)
-    if cfg.model.get("param_budget") is not None:
-        fit_param_budget(cfg)
+    budgets = [key for key in BUDGETS if cfg.model.get(key) is not None]
+    if len(budgets) > 1:
+        raise ConfigError(
+            "model.param_budget and model.flop_budget are both set: a model is sized to one "
+            "budget; set the other to null"
+        )
+    if budgets:
+        fit_budget(cfg, budgets[0], datamodule)
     with setting_errors():
         model = instantiate(_model_node(cfg))
     model.run_config = plain_config(cfg)
@@ -149,26 +157,50 @@ def _model_node(cfg: DictConfig, hidden_size: int | None = None) -> DictConfig:
     return OmegaConf.create(node)
 
 
-def fit_param_budget(cfg: DictConfig) -> int:
-    """Set ``cfg.model.backbone.hidden_size`` so that the whole model's parameter count is
-    the closest to ``model.param_budget`` (``rnnlab.models.sizing``); the checkpoint, the
-    logged settings and ``metrics.json`` then record the size used. Returns it."""
-    budget = int(cfg.model.param_budget)
+def fit_budget(cfg: DictConfig, key: str, datamodule: Any = None) -> int:
+    """Set ``cfg.model.backbone.hidden_size`` so that the whole model's size (``key``:
+    ``param_budget``, parameters; ``flop_budget``, training FLOPs per sequence measured on a
+    training batch of ``datamodule``) is the closest to ``model.<key>``
+    (``rnnlab.models.sizing``); the checkpoint, the logged settings and ``metrics.json`` then
+    record the size used. Returns it."""
+    budget = int(cfg.model[key])
     if OmegaConf.select(cfg, "model.backbone.hidden_size") is None:
         raise ConfigError(
-            f"model.param_budget={budget} is invalid with model.backbone._target_="
+            f"model.{key}={budget} is invalid with model.backbone._target_="
             f"{cfg.model.backbone.get('_target_')!r}: it sizes the model through the "
             "backbone's hidden_size, which this backbone does not take"
         )
+    measure = count_parameters
+    if key == "flop_budget":
+        if datamodule is None or not hasattr(datamodule, "train_examples"):
+            raise ConfigError(f"model.{key}={budget} needs the data: FLOPs depend on it")
+        measure = flops_of(datamodule.train_examples(datamodule.batch_size))
     try:
-        hidden, n_params = fit_hidden_size(lambda h: instantiate(_model_node(cfg, h)), budget)
+        hidden, size = fit_hidden_size(lambda h: instantiate(_model_node(cfg, h)), budget, measure)
     except ValueError as exc:
         raise ConfigError(
-            f"model.param_budget={budget} is invalid: {one_line(exc, typed=False)}"
+            f"model.{key}={budget} is invalid: {one_line(exc, typed=False)}"
         ) from None
     cfg.model.backbone.hidden_size = hidden
-    log.info("model.param_budget=%d: hidden_size=%d gives %d parameters", budget, hidden, n_params)
+    log.info("model.%s=%d: hidden_size=%d gives %d %s", key, budget, hidden, size, BUDGETS[key])
     return hidden
+
+
+def step_budget(trainer_cfg: DictConfig, datamodule: Any) -> dict[str, int]:
+    """``trainer.max_steps=N`` as whole epochs: the number of epochs whose optimizer steps
+    come closest to N (at least one; ``trainer.max_epochs``, if given, still caps it), for
+    Lightning's ``max_epochs``, with its ``max_steps`` left at -1.
+
+    Lightning resumes a run with ``max_steps`` set as if its checkpoint came from inside an
+    epoch; the shared loop's checkpoints come at epoch ends, so an epoch budget is what lets
+    ``resume=true`` continue exactly. Empty when no step budget is set."""
+    steps = trainer_cfg.get("max_steps", -1)
+    batches = getattr(datamodule, "batches_per_epoch", None)
+    if steps is None or steps < 0 or batches is None:
+        return {}
+    epochs = max(1, round(steps / max(batches(), 1)))
+    cap = trainer_cfg.get("max_epochs")
+    return {"max_epochs": epochs if cap is None else min(cap, epochs), "max_steps": -1}
 
 
 def build_run(cfg: DictConfig) -> Run:
@@ -178,5 +210,7 @@ def build_run(cfg: DictConfig) -> Run:
     report = build_report(cfg)
     callbacks = instantiate_group(cfg.get("callbacks"))
     loggers = list(instantiate_group(cfg.get("logger")).values())
-    trainer = instantiate(cfg.trainer, callbacks=list(callbacks.values()), logger=loggers or False)
+    budget = step_budget(cfg.trainer, datamodule)
+    trainer = instantiate(cfg.trainer, callbacks=list(callbacks.values()), logger=loggers or False,
+                          **budget)  # fmt: skip
     return Run(datamodule, model, report, callbacks, loggers, trainer)

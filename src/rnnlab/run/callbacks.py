@@ -246,6 +246,37 @@ class LastCheckpoint(ModelCheckpoint):
             trainer.save_checkpoint(self.format_checkpoint_name({}))
 
 
+class StartCandidate(L.Callback):
+    """The weights training starts from compete for ``best.ckpt``: they are validated before
+    the first step and saved as the best so far, so training must beat them on validation
+    to replace them. With ``model.highway_init=ar`` the start is the least-squares AR fit,
+    and a run whose training never beats it on validation tests that fit.
+
+    Lightning validates only after training steps; this fills the checkpoint callback's
+    public record (``best_model_score``, ``best_model_path``, ``best_k_models``) as its own
+    first save would. A resumed run keeps the record its checkpoint restored.
+    """
+
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        best = next((cb for cb in trainer.checkpoint_callbacks if cb.monitor), None)
+        dm = trainer.datamodule
+        if trainer.global_step > 0 or best is None or not best.dirpath or dm is None:
+            return
+        loader = dm.val_dataloader()
+        if not loader:
+            return
+        score = pl_module.score(loader).get(best.monitor)
+        if score is None or not math.isfinite(score):
+            return
+        path = best.format_checkpoint_name({})
+        value = torch.tensor(score)
+        # the record first: the checkpoint holds the callback's state, and testing it
+        # (test_ckpt=best) restores that state
+        best.best_model_score, best.best_model_path = value, path
+        best.best_k_models, best.kth_best_model_path, best.kth_value = {path: value}, path, value
+        trainer.save_checkpoint(path)
+
+
 class SeedEachEpoch(L.Callback):
     """Reseeds the random generators (torch CPU and CUDA, NumPy, Python) at the first batch
     of every training epoch from ``(seed, epoch)``, so the dropout masks of an epoch do not

@@ -15,6 +15,8 @@ from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf, open_dict
 
+from rnnlab.data.labelled import aeon_data_dir
+
 # Shipped inside the package, so an installed wheel has them too; the repository's top-level
 # conf/ is a link to this folder.
 CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
@@ -23,6 +25,12 @@ CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
 # has no path functions). Registered on import, before train.py or compose_config composes.
 if not OmegaConf.has_resolver("basename"):
     OmegaConf.register_new_resolver("basename", lambda path: Path(str(path)).name)
+# `${aeon:Airline/Airline.csv}`: a file of the data sets the aeon package ships (the `ucr`
+# extra), for the suite's real series; without aeon, a path that names what is missing.
+if not OmegaConf.has_resolver("aeon"):
+    OmegaConf.register_new_resolver(
+        "aeon", lambda name: str((aeon_data_dir() or Path("aeon-is-not-installed")) / name)
+    )
 
 
 def compose_config(

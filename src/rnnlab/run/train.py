@@ -11,6 +11,8 @@ TensorBoard events, ``.hydra/`` (the composed config and the overrides).
 from __future__ import annotations
 
 import logging
+import resource
+import sys
 import time
 import warnings
 from collections.abc import Iterator
@@ -32,6 +34,7 @@ from rich.table import Table
 from rich.tree import Tree
 
 from rnnlab import rundir
+from rnnlab.models.compute import training_flops
 from rnnlab.report.task import TaskReport, console_rows, summarize_test
 from rnnlab.run.build import Run, build_report, build_run
 from rnnlab.run.checkpoints import resume_checkpoint
@@ -58,10 +61,32 @@ def quiet_loop_notes() -> Iterator[None]:
         yield
 
 
+def step_cost(model: Any, dm: Any) -> dict[str, int]:
+    """FLOPs per sequence of a training step (``rnnlab.models.compute``), measured once on a
+    training batch of the run; empty for a datamodule that cannot give one."""
+    try:
+        batch = dm.train_examples(dm.batch_size)
+    except (AttributeError, NotImplementedError):
+        return {}
+    flops = training_flops(model, batch)
+    return {"flops_per_sequence": flops["total"], "flops_per_sequence_matmul": flops["matmul"]}
+
+
+def peak_memory_mb(model: Any) -> float:
+    """The most memory the run held: the accelerator's allocations on a GPU, else the peak
+    resident size of the whole process (Python and torch included)."""
+    if model.device.type == "cuda":
+        return round(torch.cuda.max_memory_allocated(model.device) / 2**20, 1)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # kB on Linux, bytes on macOS
+    return round(peak / (2**20 if sys.platform == "darwin" else 2**10), 1)
+
+
 def _ckpt_epoch(path: str) -> int | None:
+    """Epochs of training in a checkpoint (0: the weights training started from)."""
     if not path or not Path(path).is_file():
         return None
-    return int(torch.load(path, map_location="cpu", weights_only=True)["epoch"]) + 1
+    ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    return 0 if ckpt["global_step"] == 0 else int(ckpt["epoch"]) + 1
 
 
 def print_config_tree(cfg: DictConfig, save_to: Path | None = None) -> None:
@@ -124,11 +149,12 @@ def complete_run(run: Run, cfg: DictConfig) -> dict[str, Any]:
     ckpt_path = resume_checkpoint(cfg)  # ckpt_path=PATH, or last.ckpt of this dir (resume=true)
     trainer, model, dm, report = run.trainer, run.model, run.datamodule, run.report
 
+    cost = step_cost(model, dm)
     start = time.perf_counter()
     with quiet_loop_notes():
         trainer.fit(model, datamodule=dm, ckpt_path=ckpt_path)
     fit_seconds = time.perf_counter() - start
-    fit_metrics = {k: v.item() for k, v in trainer.callback_metrics.items()}
+    items_trained = model.items_trained  # before testing loads a checkpoint's count
 
     best_cb = run.callbacks.get("model_checkpoint")
     last_cb = run.callbacks.get("last_checkpoint")
@@ -139,6 +165,8 @@ def complete_run(run: Run, cfg: DictConfig) -> dict[str, Any]:
     with quiet_loop_notes():
         tested = trainer.test(model, datamodule=dm, ckpt_path=test_path or None, verbose=False)
 
+    # The tested weights are in the model now: their validation numbers, whichever they are.
+    scores = model.score(dm.val_dataloader()) if dm.val_dataloader() else {}
     best_score = best_cb.best_model_score if best_cb else None
     best_loss = best_score.item() if best_score is not None else None
     summary = summarize_test(report, model, tested[0], dm)  # task, metric, test_*, baselines
@@ -148,8 +176,8 @@ def complete_run(run: Run, cfg: DictConfig) -> dict[str, Any]:
         "data_seed": cfg.data.get("seed"),
         "test_ckpt": str(cfg.test_ckpt),
         **summary,
-        # val_<metric> (val_mse...) of the tested weights, and of the best checkpoint
-        **report.validation(model, summary, fit_metrics, best_loss, dm, cfg.test_ckpt),
+        # val_<metric> (val_mse...) of the tested weights, and the best validation loss
+        **report.validation(model, summary, scores, best_loss, dm),
         "epochs_trained": int(trainer.current_epoch),
         "best_epoch": _ckpt_epoch(best_path),
         "stopped_early": bool(trainer.should_stop and trainer.current_epoch < trainer.max_epochs),
@@ -157,6 +185,9 @@ def complete_run(run: Run, cfg: DictConfig) -> dict[str, Any]:
         "hidden_size": OmegaConf.select(cfg, "model.backbone.hidden_size", default=None),
         "param_budget": OmegaConf.select(cfg, "model.param_budget", default=None),
         "fit_seconds": round(fit_seconds, 3),
+        "peak_memory_mb": peak_memory_mb(model),
+        **cost,
+        "train_flops": cost["flops_per_sequence"] * items_trained if cost else None,
         "ckpt_path": test_path or None,
         "best_ckpt_path": best_path or None,
         "last_ckpt_path": last_path or None,

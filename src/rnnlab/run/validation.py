@@ -26,6 +26,7 @@ from omegaconf import DictConfig, OmegaConf
 from rnnlab.data.windows import fractions_problem, split_problem
 from rnnlab.errors import ConfigError, one_line
 from rnnlab.models.heads import HEADS
+from rnnlab.models.highway import INITS
 from rnnlab.models.likelihoods import LIKELIHOODS
 from rnnlab.models.loop import WHOLE_EPOCH
 from rnnlab.models.module import SCHEDULER_INTERVALS
@@ -107,16 +108,17 @@ class Boolean:
 
 @dataclass(frozen=True)
 class IntegerOr:
-    """An integer of ``integer``'s range, or the word ``word``."""
+    """An integer of ``integer``'s range, or one special value ``word`` (``'epoch'``, -1)."""
 
     integer: Integer
-    word: str
+    word: str | int
 
     def accepts(self, value: Any) -> bool:
-        return value == self.word or self.integer.accepts(value)
+        same = value == self.word and type(value) is type(self.word)
+        return same or self.integer.accepts(value)
 
     def __str__(self) -> str:
-        return f"{self.integer} or '{self.word}'"
+        return f"{self.integer} or {self.word!r}"
 
 
 @dataclass(frozen=True)
@@ -164,7 +166,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("model.backbone.r_min", Number(0.0, 1.0, high_open=True), "LRU ring: smallest |λ|"),
     Setting("model.backbone.r_max", Number(0.0, 1.0, high_open=True), "LRU ring: largest |λ|"),
     Setting("model.backbone.max_phase", Number(0.0), "LRU: largest initial phase of λ"),
+    Setting("model.backbone.block", OneOf(("residual", "bare")), "minGRU/minLSTM/LRU layer form"),
+    Setting("model.backbone.mlp_expansion", Number(0.0, low_open=True), "MLP width / hidden_size"),
     Setting("model.param_budget", Integer(1), "parameters the model is sized to", nullable=True),
+    Setting("model.flop_budget", Integer(1), "training FLOPs per sequence", nullable=True),
     Setting("model.optimizer.lr", Number(0.0, low_open=True), "learning rate"),
     Setting("model.optimizer.weight_decay", Number(0.0), "weight decay"),
     Setting("model.scheduler.warmup_steps", Integer(0), "linear warm-up steps"),
@@ -179,6 +184,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("model.gradient_clip_val", Number(0.0), "gradient clip", nullable=True),
     Setting("model.gradient_clip_algorithm", OneOf(("norm", "value")), "how gradients clip"),
     Setting("model.highway", Integer(1), "steps the linear AR highway reads", nullable=True),
+    Setting("model.highway_init", OneOf(INITS), "how the AR highway starts"),
     Setting("model.pool", OneOf(("last", "mean")), "which hidden states the classifier reads"),
     Setting("data.fill", OneOf(("error", "interpolate")), "what fills missing values"),
     Setting("data.season", Integer(1), "steps per seasonal cycle", nullable=True),
@@ -190,7 +196,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("report.horizon", Integer(1), "steps of the multi-step forecast", nullable=True),
     Setting("callbacks.figures.dpi", Integer(1), "resolution of the figures"),
     Setting("callbacks.figures.max_panels", Integer(0), "units drawn one panel each"),
-    Setting("trainer.max_epochs", Integer(1), "epochs to train"),
+    Setting("trainer.max_epochs", Integer(1), "epochs to train", nullable=True),
+    Setting("trainer.max_steps", IntegerOr(Integer(1), -1), "optimizer steps (-1: no limit)"),
+    Setting("data.min_batches_per_epoch", Integer(1), "fewest training batches per epoch"),
     Setting("trainer.check_val_every_n_epoch", Integer(1), "epochs between validations"),
     Setting("callbacks.early_stopping.patience", Integer(0), "epochs without improvement"),
 )

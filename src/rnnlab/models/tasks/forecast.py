@@ -23,7 +23,7 @@ from torchmetrics import MetricCollection
 from rnnlab.models.epoch_sums import EpochSums
 from rnnlab.models.forecast_metrics import forecast_metrics
 from rnnlab.models.heads import HEADS, Seq2SeqDecoder
-from rnnlab.models.highway import ARHighway
+from rnnlab.models.highway import INITS, ARHighway
 from rnnlab.models.likelihoods import make_likelihood
 from rnnlab.models.module import SequenceModel
 
@@ -82,6 +82,8 @@ class Forecaster(SequenceModel):
         normalize: ``none``, ``level``, ``window`` or ``difference`` (module docstring).
         highway: ``p`` adds a linear map of the window's last ``p`` steps to the outputs
             (an autoregressive highway, ``rnnlab.models.highway``); None: no highway.
+        highway_init: ``zero``, or ``ar``: the highway starts as the least-squares fit of the
+            training windows and the recurrent path's outputs at zero (``on_fit_start``).
         columns: names of the input features, targets and known-future features
             (``{"inputs": [...], "targets": [...], "known": [...]}``, known features last in
             ``inputs``); filled in from the data by ``build_model``. None: one series, both
@@ -107,6 +109,7 @@ class Forecaster(SequenceModel):
         normalize: str = "none",
         columns: dict[str, list[str]] | None = None,
         highway: int | None = None,
+        highway_init: str = "zero",
         **loop_settings: Any,
     ) -> None:
         # Plain lists and dicts (not the config's containers): checkpoints must load with
@@ -143,7 +146,12 @@ class Forecaster(SequenceModel):
         positions = [inputs.index(t) for t in self.target_names if t in inputs]
         self.normalizer = WindowNormalizer(normalize, n_observed, positions, horizon)
         # Built after the other layers, and drawing no random numbers: they start the same.
-        self.highway = ARHighway(highway, len(inputs), horizon * out_per_step) if highway else None
+        self.highway = (
+            ARHighway(highway, len(inputs), horizon * self.n_targets) if highway else None
+        )
+        if highway_init not in INITS:
+            raise ValueError(f"model.highway_init={highway_init!r} is invalid: one of {INITS}")
+        self.highway_init = highway_init
         # model units -> original units for metrics; set from the datamodule in setup().
         self.target_loc: float | Tensor = 0.0
         self.target_scale: float | Tensor = 1.0
@@ -161,6 +169,13 @@ class Forecaster(SequenceModel):
                 f"this forecaster reads known-future features ({', '.join(self.known_names)}): "
                 "call it as model(x, future)"
             )
+        params = self._network(x, future)
+        if self.highway is not None:  # the linear AR term moves the location
+            params = self.likelihood.affine(params, self.highway(x), None)  # [B, L, F] -> [B, H·T]
+        return params
+
+    def _network(self, x: Tensor, future: Tensor | None) -> Tensor:
+        """The likelihood's parameters from the recurrent path alone (no highway)."""
         x, shift, scale = self.normalizer.encode(x)
         hidden = self.backbone(x)  # [B, L, F] -> [B, L, D]
         if self.decoder is not None:
@@ -169,8 +184,6 @@ class Forecaster(SequenceModel):
             raw = self.head(hidden)  # [B, L, D] -> [B, H·T·P]
             if self.n_known:
                 raw = raw + self.future_head(future.flatten(1))  # [B, H, K] -> [B, H·K]
-        if self.highway is not None:
-            raw = raw + self.highway(x)  # [B, L, F] -> [B, H·T·P], the linear AR term
         params = self.likelihood.params(raw)
         if shift is None:
             return params
@@ -191,6 +204,37 @@ class Forecaster(SequenceModel):
 
     def loss(self, output: Tensor, target: Tensor) -> Tensor:
         return self.likelihood.loss(output, target)
+
+    # ---------------------------------------------------------------- the start
+    def on_fit_start(self) -> None:
+        """With ``highway_init=ar``, start from the least-squares fit of the training windows
+        (once: a resumed run keeps its weights)."""
+        if self.highway is None or self.highway_init != "ar" or bool(self.highway.fitted):
+            return
+        x, y, *future = self.trainer.datamodule.datasets["train"].all
+        self.start_from_ar(
+            x.to(self.device), y.to(self.device), *(f.to(self.device) for f in future)
+        )
+
+    @torch.no_grad()
+    def start_from_ar(self, x: Tensor, y: Tensor, future: Tensor | None = None) -> None:
+        """Zero the outputs of the recurrent path and fit the highway by least squares to what
+        the rest of the model then misses of ``y [N, H·T]`` from the windows ``x [N, L, F]``:
+        the model starts as the linear AR fit (on the window's own lags, with an intercept,
+        whatever the normalisation)."""
+        if self.decoder is not None:
+            last = self.decoder.out
+        else:  # the attention head's output layer, or the linear head itself
+            last = getattr(self.head, "out", self.head)
+        for layer in (last, getattr(self, "future_head", None)):
+            if layer is not None:
+                nn.init.zeros_(layer.weight)
+                nn.init.zeros_(layer.bias)
+        was_training = self.training
+        self.eval()
+        rest = self.likelihood.point(self._network(x, future))  # [N, H·T]
+        self.train(was_training)
+        self.highway.fit(x, y - rest)
 
     # ---------------------------------------------------------------- metrics and units
     def make_metrics(self, prefix: str) -> MetricCollection:

@@ -32,10 +32,9 @@ class CopyReport(SequenceReport):
             "table": ["test_accuracy"],
         }
 
-    def validation(self, model, summary, fit_metrics, best_loss, dm, test_ckpt) -> dict:
+    def validation(self, model, summary, scores, best_loss, dm) -> dict:
         """``val_ce`` is the validation loss itself (the cross-entropy over every step)."""
-        value = fit_metrics.get("val/loss") if test_ckpt == "last" else None
-        return {"val_ce": value, "best_val_loss": best_loss}
+        return {"val_ce": scores.get("val/loss"), "best_val_loss": best_loss}
 
     @staticmethod
     def recall_steps(model: Any, target: Tensor) -> Tensor:

@@ -114,13 +114,19 @@ class ForecastReport(TaskReport):
             "baseline_columns": ratios,
         }
 
-    def validation(self, model, summary, fit_metrics, best_loss, dm, test_ckpt) -> dict:
-        """``val_mse`` of the tested weights and ``best_val_mse`` of the best checkpoint, in
-        the file's units (``val/loss`` is an MSE in model units; a probabilistic loss is no
-        MSE, so the best checkpoint's MSE is then unknown: None)."""
+    def validation(self, model, summary, scores, best_loss, dm) -> dict:
+        """``val_mse`` of the tested weights, ``best_val_mse`` of the best checkpoint (in the
+        file's units: ``val/loss`` is an MSE in model units; a probabilistic loss is no MSE,
+        so the best checkpoint's MSE is then unknown: None), and the baselines' MSE over the
+        validation windows (``val_baselines``: what a choice made on validation compares)."""
         best = model.val_loss_as_mse(best_loss) if best_loss is not None else None
-        return {"val_mse": best if test_ckpt == "best" else fit_metrics.get("val/mse"),
-                "best_val_mse": best}  # fmt: skip
+        frame = dm.frame()
+        try:
+            val = base.baseline_metrics(frame, "val") if "val" in frame.splits else {}
+        except ValueError:  # a season longer than the history before the validation split
+            val = {}
+        return {"val_mse": scores.get("val/mse"), "best_val_mse": best,
+                "val_baselines": {k.removesuffix("_mse"): v for k, v in val.items()}}  # fmt: skip
 
     def console_keys(self, metrics: dict[str, Any]) -> list[str]:
         keys = ["test_mse", "test_mse_ratio", "test_rmse", "test_mae", "test_r2",
