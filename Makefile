@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet "$(TORCH_SPEC)"
-	$(PY) -m pip install --quiet -e ".[dev,sweep,mlflow]"
+	$(PY) -m pip install --quiet -e ".[dev,sweep,mlflow,ucr]"
 	touch $(STAMP)
 
 install: $(STAMP) ## Create .venv and install the project (re-runs when pyproject.toml changes)

@@ -84,6 +84,7 @@ def fake_job(
     num: int,
     test_mse: float | None = None,
     error: str | None = None,
+    val_mse: float | None = None,
     **extra: float,
 ) -> Path:
     """A forecast run dir named by its overrides, as the train.py of a multirun leaves it."""
@@ -111,7 +112,7 @@ def fake_job(
         test_mae=test_mse**0.5,
         noise_floor_mse=FLOOR,
         test_mse_ratio=test_mse / FLOOR,
-        val_mse=2 * test_mse,
+        val_mse=2 * test_mse if val_mse is None else val_mse,
         epochs_trained=10 + seed,
         fit_seconds=1.5 * seed,
         n_params=100,
@@ -385,7 +386,7 @@ def test_a_sweep_of_tasks_gets_one_table_per_metric_best_by_its_goal(tmp_path):
     md = markdown(comparison)
     assert "## test_mse (regress)" in md and "## test_accuracy (classify)" in md
     assert "★ = highest mean test_accuracy" in md and "★ = lowest mean test_mse" in md
-    assert "| ★ | gru, data=vowels | 2 | 0.9150 ± 0.0071 |" in md
+    assert "| ★ | gru, data=vowels | 2 | 0.9150 ± 0.0635 |" in md  # t(0.975, 1) = 12.71
     rows = read_rows(tmp_path / "comparison.csv")
     assert {(r["model"], r["metric"]) for r in rows if r["kind"] == "model"} == {
         ("rnn, data=adding", "test_mse"), ("gru, data=adding", "test_mse"),
@@ -409,9 +410,9 @@ def test_a_memory_benchmark_crosses_backbone_and_seq_len_and_draws_the_axis(tmp_
     assert section.axis == "data.seq_len"
     md = markdown(comparison)
     table = md.split("| test_mse | seq_len=50 | seq_len=100 |")[1].split("\n\n")[0]
-    assert "| gru | 0.002500 ± 0.000707 (2) | 0.003500 ± 0.000707 (2) |" in table
+    assert "| gru | 0.002500 ± 0.006353 (2) | 0.003500 ± 0.006353 (2) |" in table
     assert "| memoryless (baseline) | 0.1672 | 0.1677 |" in table
-    assert "| rnn | 0.1615 ± 0.0007 (2) |" in table
+    assert "| rnn | 0.1615 ± 0.0064 (2) |" in table
     png = tmp_path / "comparison.png"
     assert png in comparison.written
     import matplotlib.image
@@ -429,3 +430,31 @@ def test_finished_runs_without_a_metric_are_listed_not_ranked(tmp_path):
     assert [j.name for j in comparison.unranked] == ["seed=2"]
     assert [len(r.jobs) for r in comparison.rows if r.kind == "model"] == [1]
     assert "`seed=2`: metrics.json names no `metric`" in markdown(comparison)
+
+
+def test_a_rate_sweep_reports_each_backbone_at_its_validation_chosen_rate(tmp_path):
+    """backbone × lr × seed: test and validation disagree on the best rate; the table takes
+    validation's, shows the paired difference to the best backbone, and draws the curve."""
+    sweep = tmp_path / "rates"
+    num = 0
+    # (val, test) per (backbone, lr): lr 0.01 looks best on test, 0.001 on validation
+    scores = {("gru", 0.001): (0.010, 0.020), ("gru", 0.01): (0.030, 0.011),
+              ("rnn", 0.001): (0.012, 0.030), ("rnn", 0.01): (0.040, 0.012)}  # fmt: skip
+    for (backbone, lr), (val, test) in scores.items():
+        for seed in (1, 2, 3):
+            fake_job(sweep, {"backbone": backbone, "model.optimizer.lr": lr, "seed": seed}, num,
+                     test + 1e-4 * seed, val_mse=val + 1e-4 * seed)  # fmt: skip
+            num += 1
+    comparison = compare(sweep)
+    (section,) = comparison.sections
+    chosen = {c.backbone: c for c in section.rates}
+    assert chosen["gru"].rate == chosen["rnn"].rate == 0.001  # never the test-best 0.01
+    assert chosen["gru"].test.mean == pytest.approx(0.0202)
+    assert chosen["gru"].verdict == "best" and chosen["rnn"].verdict == "loss"
+    assert chosen["rnn"].difference.mean == pytest.approx(0.010)  # 0.030 - 0.020, every seed
+    rows = read_rows(sweep / "comparison_rates.csv")
+    assert {(r["backbone"], float(r["rate"]), r["verdict"]) for r in rows} == {
+        ("gru", 0.001, "best"), ("rnn", 0.001, "loss")}  # fmt: skip
+    text = (sweep / "comparison.md").read_text()
+    assert "learning rate, chosen on val_mse" in text and "| rnn | 0.001 |" in text
+    assert (sweep / "sensitivity.png").stat().st_size > 10_000

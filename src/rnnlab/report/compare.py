@@ -20,11 +20,13 @@ import argparse
 import csv
 import math
 import os
+import statistics
 import sys
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+from rnnlab.report.fair import Interval, tally
 from rnnlab.report.sweep import (
     SEED_KEYS,
     Comparison,
@@ -37,12 +39,15 @@ from rnnlab.report.sweep import (
 )
 
 OUTPUT_NAMES = ("comparison.csv", "comparison.md", "comparison.png")
+RATES_NAMES = ("comparison_rates.csv", "sensitivity.png")  # with a learning-rate axis
 
 
 def _decimals(mean: float, key: str) -> int | None:
     """Decimal places that show ``mean`` to 4 significant digits (None: use %g instead)."""
-    if key in ("epochs_trained", "n_params"):
+    if key in ("epochs_trained", "n_params", "peak_memory_mb"):
         return 0 if float(mean).is_integer() else 1
+    if key in ("flops_per_sequence", "train_flops"):
+        return None  # %g: 5.141e+05
     if key == "fit_seconds":
         return 2
     if key == "test_mse_ratio":
@@ -53,17 +58,27 @@ def _decimals(mean: float, key: str) -> int | None:
     return max(places, 0) if places <= 8 else None
 
 
+def number(value: float, key: str, like: float | None = None) -> str:
+    """A value of ``key`` to about four significant digits (or to the decimal places of
+    ``like``, e.g. a spread written to its mean's places)."""
+    places = _decimals(value if like is None else like, key)
+    return f"{value:.4g}" if places is None else f"{value:.{places}f}"
+
+
 def _cell(row: Row, key: str, seeds: bool = False) -> str:
-    """``mean ± std`` with both numbers to the same decimal place, e.g. ``0.01122 ± 0.00009``
-    (``k/n`` for true/false values such as ``solved``); ``seeds`` adds ``(n)``."""
+    """``mean ± half-width of the 95 % interval`` to the same decimal place, e.g.
+    ``0.01122 ± 0.00009`` (``k/n`` for true/false values such as ``solved``; a baseline or a
+    single seed: the mean alone); ``seeds`` adds ``(n)``."""
     if key in row.counts:
         return row.counts[key]
-    mean, std = row.stats.get(key, (math.nan, math.nan))
+    mean = row.stats.get(key, (math.nan, math.nan))[0]
     if math.isnan(mean):
         return "—"
-    places = _decimals(mean, key)
-    fmt = (lambda v: f"{v:.4g}") if places is None else (lambda v: f"{v:.{places}f}")
-    text = fmt(mean) if math.isnan(std) or key == "n_params" else f"{fmt(mean)} ± {fmt(std)}"
+    interval = row.intervals.get(key)
+    spread = math.nan if interval is None or key == "n_params" else interval.half
+    text = number(mean, key)
+    if not math.isnan(spread):
+        text += f" ± {number(spread, key, like=mean)}"
     if seeds and row.kind == "model" and len(row.jobs) > 1:
         text += f" ({len(row.jobs)})"
     return text
@@ -79,7 +94,7 @@ def write_csv(comparison: Comparison, path: Path) -> None:
     keys = _all_keys(comparison)
     header = ["model", "kind", "metric", *comparison.columns, "n_seeds", "n_runs", "best"]
     for key in keys:
-        header += [f"{key}_mean", f"{key}_std"]
+        header += [f"{key}_mean", f"{key}_std", f"{key}_ci95"]
     with path.open("w", newline="") as f:
         writer = csv.writer(f)
         writer.writerow(header)
@@ -90,11 +105,81 @@ def write_csv(comparison: Comparison, path: Path) -> None:
                 line += [len(row.seeds), len(row.jobs), int(row.best)]
                 for key in keys:
                     mean, std = row.stats.get(key, (math.nan, math.nan))
-                    line += [
-                        "" if math.isnan(mean) else repr(mean),
-                        "" if math.isnan(std) else repr(std),
-                    ]
+                    interval = row.intervals.get(key)
+                    half = math.nan if interval is None else interval.half
+                    line += [_plain(mean), _plain(std), _plain(half)]
                 writer.writerow(line)
+
+
+def _plain(value: float) -> str:
+    return "" if math.isnan(value) else repr(value)
+
+
+def _interval(interval: Interval | None, key: str, signed: bool = False) -> str:
+    """``mean ± half (n)`` of an interval, or ``—``."""
+    if interval is None or math.isnan(interval.mean):
+        return "—"
+    mean = number(interval.mean, key)
+    if signed and interval.mean >= 0:
+        mean = "+" + mean
+    if math.isnan(interval.half):
+        return f"{mean} (n={interval.n})"
+    return f"{mean} ± {number(interval.half, key, like=interval.mean)} (n={interval.n})"
+
+
+def rates_markdown(section: Section) -> list[str]:
+    """A learning-rate sweep's comparison: per data set, each backbone at the rate its mean
+    validation score chose, its test score, and its paired difference to the best backbone;
+    then wins, ties and losses over the data sets (``rnnlab.report.fair``)."""
+    if not section.rates:
+        return []
+    metric, val = section.metric, "val_" + section.metric.removeprefix("test_")
+    lines = ["", f"### {metric} at each backbone's learning rate, chosen on {val}", "",
+             "The rate with the best mean validation score per backbone and data set; the test "
+             "score at that rate never chose anything. Δ: the test score minus the best "
+             "backbone's, paired by seed; a tie when its 95 % interval holds 0."]  # fmt: skip
+    for dataset in dict.fromkeys(c.dataset for c in section.rates):
+        here = [c for c in section.rates if c.dataset == dataset]
+        title = ", ".join(short_label(k, v) for k, v in dataset)
+        lines += ["", f"**{title}**" if title else "", ""] if title else [""]
+        lines.append(f"| backbone | rate | {val} | {metric} | Δ to the best | verdict |")
+        lines.append("|:--|--:|--:|--:|--:|:--|")
+        order = sorted(here, key=lambda c: (c.verdict != "best", c.backbone))
+        for c in order:
+            lines.append(
+                f"| {c.backbone} | {c.rate:g} | {_interval(c.val, val)} | "
+                f"{_interval(c.test, metric)} | {_interval(c.difference, metric, True)} | "
+                f"{c.verdict} |"
+            )
+    tallies = tally(section.rates)
+    if len({c.dataset for c in section.rates}) > 1:
+        lines += ["", "| backbone | wins | ties | losses |", "|:--|--:|--:|--:|"]
+        for name, t in sorted(tallies.items(), key=lambda kv: (-kv[1].wins, kv[1].losses)):
+            lines.append(f"| {name} | {t.wins} | {t.ties} | {t.losses} |")
+    return lines
+
+
+def write_rates_csv(comparison: Comparison, path: Path) -> bool:
+    """``comparison_rates.csv``: one row per data set and backbone at its chosen rate, and
+    every rate's mean validation score; False (nothing written) without a rate sweep."""
+    rows = [(s, c) for s in comparison.sections for c in s.rates]
+    if not rows:
+        return False
+    with path.open("w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["metric", "dataset", "backbone", "rate", "val_mean", "val_ci95",
+                         "test_mean", "test_ci95", "n_seeds", "diff_to_best_mean",
+                         "diff_to_best_ci95", "verdict", "val_mean_by_rate"])  # fmt: skip
+        for section, c in rows:
+            diff = c.difference
+            by_rate = {f"{r:g}": statistics.fmean(v) for r, v in c.val_by_rate.items() if v}
+            writer.writerow([
+                section.metric, ";".join(f"{k}={v}" for k, v in c.dataset), c.backbone,
+                repr(c.rate), _plain(c.val.mean), _plain(c.val.half), _plain(c.test.mean),
+                _plain(c.test.half), c.test.n, _plain(diff.mean) if diff else "",
+                _plain(diff.half) if diff else "", c.verdict, repr(by_rate),
+            ])  # fmt: skip
+    return True
 
 
 def _ordered(values: Iterable[str]) -> list[str]:
@@ -134,8 +219,9 @@ def markdown(comparison: Comparison) -> str:
     lines = [
         f"# Comparison of {comparison.sweep_dir.name}",
         "",
-        f"{finished} of {len(comparison.jobs)} jobs finished. Mean ± sample std over seeds; "
-        "★ = best mean of the table's metric.",
+        f"{finished} of {len(comparison.jobs)} jobs finished. Mean ± the half-width of its "
+        "95 % interval (Student t over the `seeds` column's n runs: with three, only large "
+        "differences show); ★ = best mean of the table's metric.",
     ]
     for section in comparison.sections:
         best = "lowest" if section.goal == "min" else "highest"
@@ -155,6 +241,7 @@ def markdown(comparison: Comparison) -> str:
             cells = ["★" if row.best else "", row.label.replace("|", "\\|"), str(len(row.seeds))]
             cells += [_cell(row, key) for key in section.columns]
             lines.append("| " + " | ".join(cells) + " |")
+        lines += rates_markdown(section)
     if not comparison.sections:
         lines += ["", "| | model | seeds |", "|:-:|:--|--:|", "| | (no finished job) | |"]
     if comparison.unranked:
@@ -193,12 +280,18 @@ def compare(
     write_csv(comparison, csv_path)
     md_path.write_text(markdown(comparison))
     comparison.written = [csv_path, md_path]
+    rates_csv, sensitivity_png = (sweep_dir / name for name in RATES_NAMES)
+    if write_rates_csv(comparison, rates_csv):
+        comparison.written.append(rates_csv)
     if make_plot and any(r.kind == "model" for r in comparison.rows):
-        from rnnlab.report.sweep_chart import plot  # matplotlib: only when a chart is drawn
+        from rnnlab.report.sweep_chart import plot, sensitivity  # matplotlib: only for charts
 
         load_traces(comparison)
         plot(comparison, png_path)
         comparison.written.append(png_path)
+        if any(section.rates for section in comparison.sections):
+            sensitivity(comparison, sensitivity_png)
+            comparison.written.append(sensitivity_png)
     return comparison
 
 

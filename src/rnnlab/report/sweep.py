@@ -26,9 +26,12 @@ from typing import Any
 import yaml
 
 from rnnlab import rundir
+from rnnlab.report.fair import Choice, Entry, Interval, choose_rates, judge, t_interval
 
 # Columns every table ends with (after the task's metric and its own table keys).
-RUN_COLUMNS = ("epochs_trained", "fit_seconds", "n_params")
+# Compute beside every score: time, memory, size and training FLOPs (rnnlab.models.compute).
+RUN_COLUMNS = ("epochs_trained", "fit_seconds", "peak_memory_mb", "n_params",
+               "flops_per_sequence", "train_flops")  # fmt: skip
 SEED_KEYS = ("seed",)
 # Swept keys that draw as an axis (metric against it per backbone) when numeric.
 AXIS_KEYS = ("data.seq_len",)
@@ -63,6 +66,7 @@ class Row:
     kind: str = "model"  # "model" or "baseline"
     baseline: str | None = None  # a baseline row's name in metrics.json's "baselines"
     stats: dict[str, tuple[float, float]] = field(default_factory=dict)  # key -> (mean, std)
+    intervals: dict[str, Interval] = field(default_factory=dict)  # key -> 95 % interval
     counts: dict[str, str] = field(default_factory=dict)  # key of true/false values -> "k/n"
     seeds: list[Any] = field(default_factory=list)
     best: bool = False
@@ -80,6 +84,7 @@ class Section:
     columns: list[str]  # metric, the tasks' table keys, RUN_COLUMNS
     rows: list[Row]
     axis: str | None = None  # a numeric swept key the chart uses as x
+    rates: list[Choice] = field(default_factory=list)  # a learning-rate sweep's choices
 
     @property
     def models(self) -> list[Row]:
@@ -229,6 +234,7 @@ def _stats(row: Row, keys: Iterable[str]) -> None:
     for key in keys:
         values = [v for j in finished if (v := value_of(j.metrics, key)) is not None]
         row.stats[key] = mean_std(values)
+        row.intervals[key] = t_interval([v for v in values if not math.isnan(v)])
         flags = [j.metrics[key] for j in finished if isinstance(j.metrics.get(key), bool)]
         if flags and len(flags) == len(values):
             row.counts[key] = f"{sum(flags)}/{len(flags)}"
@@ -317,6 +323,30 @@ def _section(
     return section
 
 
+def rate_key(columns: Sequence[str]) -> str | None:
+    """The swept learning rate (``model.optimizer.lr``), if the sweep has one."""
+    return next((c for c in columns if c.rsplit(".", 1)[-1] == "lr"), None)
+
+
+def rate_entries(
+    jobs: list[Job], columns: Sequence[str], rate: str, seed_keys: Sequence[str], metric: str
+) -> list[Entry]:
+    """The finished jobs as ``fair.Entry``: their data set (the swept keys other than the
+    backbone, the rate and the seed), backbone, rate, seed, validation and test score."""
+    val_key = "val_" + metric.removeprefix("test_")
+    entries = []
+    for job in jobs:
+        rate_value = as_number(job.overrides.get(rate, ""))
+        if rate_value is None:
+            continue
+        dataset = tuple((c, job.overrides.get(c, "")) for c in columns
+                        if c not in (rate, "backbone") and c not in seed_keys)  # fmt: skip
+        backbone = job.overrides.get("backbone") or str(job.metrics.get("backbone", "?"))
+        scores = value_of(job.metrics, val_key), value_of(job.metrics, metric)
+        entries.append(Entry(dataset, backbone, rate_value, seed_of(job, seed_keys), *scores))
+    return entries
+
+
 def aggregate(sweep_dir: str | Path, seed_keys: Sequence[str] = SEED_KEYS) -> Comparison:
     """Group the jobs of ``sweep_dir`` into tables, one per metric (nothing is written)."""
     sweep_dir = Path(sweep_dir)
@@ -332,6 +362,12 @@ def aggregate(sweep_dir: str | Path, seed_keys: Sequence[str] = SEED_KEYS) -> Co
         else:
             unranked.append(job)
     sections = [_section(m, members, columns, seed_keys) for m, members in by_metric.items()]
+    rate = rate_key(columns)
+    for section, members in zip(sections, by_metric.values(), strict=True):
+        if rate is not None:
+            section.rates = choose_rates(rate_entries(members, columns, rate, seed_keys,
+                                                      section.metric), section.goal)  # fmt: skip
+            judge(section.rates, section.goal)
     comparison = Comparison(sweep_dir, jobs, sections, columns, unranked=unranked)
     results = sweep_dir / "optimization_results.yaml"
     if results.is_file():

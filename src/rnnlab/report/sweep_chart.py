@@ -182,3 +182,39 @@ def plot(comparison: Comparison, path: Path) -> None:
             validation_panel(fig.add_subplot(grid[i, 1]), section.models, color)
     fig.suptitle(f"{comparison.sweep_dir.name}: {len(models)} models")
     fig.savefig(path, dpi=110)
+
+
+def sensitivity(comparison: Comparison, path: Path) -> None:
+    """``sensitivity.png``: per table and data set, the validation score against the
+    learning rate (log scale), one line per backbone through its mean, each seed a dot, the
+    chosen rate ringed."""
+    panels = [(s, d) for s in comparison.sections if s.rates
+              for d in dict.fromkeys(c.dataset for c in s.rates)]  # fmt: skip
+    cols = min(3, len(panels))
+    rows = math.ceil(len(panels) / cols)
+    fig = Figure(figsize=(5.2 * cols, 4.2 * rows), layout="constrained")
+    axes = fig.subplots(rows, cols, squeeze=False).ravel()
+    for ax, (section, dataset) in zip(axes, panels, strict=False):
+        val = "val_" + section.metric.removeprefix("test_")
+        for k, choice in enumerate(c for c in section.rates if c.dataset == dataset):
+            rates = [r for r, v in choice.val_by_rate.items() if v]
+            means = [float(np.mean(choice.val_by_rate[r])) for r in rates]
+            color = f"C{k % 10}"
+            ax.plot(rates, means, "-", color=color, lw=1.5, label=choice.backbone)
+            for r in rates:
+                seeds = choice.val_by_rate[r]
+                ax.scatter([r] * len(seeds), seeds, s=10, color=color, alpha=0.6)
+            ax.plot([choice.rate], [choice.val.mean], "o", ms=11, mfc="none", color=color)
+        title = ", ".join(short_label(k, v) for k, v in dataset) or section.metric
+        better = "lower" if section.goal == "min" else "higher"
+        ax.set(xscale="log", xlabel="learning rate", ylabel=val,
+               title=f"{title} ({better} is better; ○ = chosen)")  # fmt: skip
+        if section.goal == "min" and all(v > 0 for c in section.rates
+                                         for vs in c.val_by_rate.values() for v in vs):  # fmt: skip
+            ax.set_yscale("log")
+        ax.grid(alpha=0.3, which="both")
+        ax.legend(fontsize=8)
+    for ax in axes[len(panels) :]:
+        ax.set_visible(False)
+    fig.suptitle(f"{comparison.sweep_dir.name}: validation score against learning rate")
+    fig.savefig(path, dpi=110)
