@@ -119,6 +119,10 @@ def _interval(interval: Interval | None, key: str, signed: bool = False) -> str:
     """``mean ± half (n)`` of an interval, or ``—``."""
     if interval is None or math.isnan(interval.mean):
         return "—"
+    if signed and math.isfinite(interval.half) and interval.half > 0:
+        # a difference near 0: two significant digits of its half-width set the decimals
+        places = max(0, 1 - math.floor(math.log10(interval.half)))
+        return f"{interval.mean:+.{places}f} ± {interval.half:.{places}f} (n={interval.n})"
     mean = number(interval.mean, key)
     if signed and interval.mean >= 0:
         mean = "+" + mean

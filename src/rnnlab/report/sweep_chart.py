@@ -209,8 +209,10 @@ def sensitivity(comparison: Comparison, path: Path) -> None:
         better = "lower" if section.goal == "min" else "higher"
         ax.set(xscale="log", xlabel="learning rate", ylabel=val,
                title=f"{title} ({better} is better; ○ = chosen)")  # fmt: skip
-        if section.goal == "min" and all(v > 0 for c in section.rates
-                                         for vs in c.val_by_rate.values() for v in vs):  # fmt: skip
+        here = [v for c in section.rates if c.dataset == dataset
+                for vs in c.val_by_rate.values() for v in vs]  # fmt: skip
+        # a log axis only where the scores span a decade (a diverged rate beside good ones)
+        if section.goal == "min" and here and min(here) > 0 and max(here) > 10 * min(here):
             ax.set_yscale("log")
         ax.grid(alpha=0.3, which="both")
         ax.legend(fontsize=8)

@@ -1,7 +1,7 @@
 """Train, test and report one run; the body of ``python train.py``.
 
     python train.py                                   # LSTM on the noisy sine wave
-    python train.py backbone=gru data.seq_len=30 trainer.max_epochs=50
+    python train.py backbone=gru data.seq_len=30 trainer.max_steps=4000
     python train.py -m backbone=scratch,rnn,lstm,gru seed=1,2,3
 
 Every artefact of a run lands in its Hydra run directory: ``metrics.json``, checkpoints,
