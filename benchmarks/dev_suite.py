@@ -324,18 +324,21 @@ def _num(value: float | None) -> str:
     return "-" if value is None else f"{value:.3f}"
 
 
-def dev_figures(figure, tag: str = "defaults") -> dict[str, dict]:
-    """``make bench``'s summary of the last suite run at ``tag``: per backbone the worst and
-    median test MSE / AR baseline over the forecasting series (goal: worst <= 1.05) and the
-    series where it is not better than repeating the last value (goal: none)."""
-    path = RESULTS / f"dev_suite_{tag}.json"
-    if not path.is_file():
-        return {
-            "dev_suite": figure(None, None, note=f"no {path.name}: run benchmarks/dev_suite.py")
-        }
+def dev_figures(figure, tags: tuple[str, ...] = ("rates", "defaults")) -> dict[str, dict]:
+    """``make bench``'s summary of the last suite run: the first of ``tags`` with results
+    (``rates``: each backbone at the learning rate its validation score chose per series,
+    ``--rates``; ``defaults``: every backbone at the default rate). Per backbone the worst
+    and median test MSE / AR baseline over the forecasting series (goal: worst <= 1.05) and
+    the series where it is not better than repeating the last value (goal: none)."""
+    path = next((p for t in tags if (p := RESULTS / f"dev_suite_{t}.json").is_file()), None)
+    if path is None:
+        note = f"no dev_suite_{{{','.join(tags)}}}.json: run benchmarks/dev_suite.py"
+        return {"dev_suite": figure(None, None, note=note)}
     saved = json.loads(path.read_text())
     current = saved.get("defaults") == defaults_fingerprint()
     note = {"results": path.name, "at_current_defaults": current, "suite": saved.get("series")}
+    if saved.get("rates"):
+        note["rates"] = saved["rates"]
     figs = {}
     for backbone, row in sorted(saved["table"].items()):
         figs[f"dev_ar_worst[{backbone}]"] = figure(

@@ -28,8 +28,8 @@ FLOOR = 0.01
 # A real metrics.json per task (``real_metrics``): every fake below is one of them with some
 # numbers replaced, so the fakes carry exactly the keys train.py writes.
 TEMPLATES: dict[str, dict] = {}
-TINY = ["trainer.max_epochs=1", "trainer.accelerator=cpu", "callbacks=none", "logger=none",
-        "model.backbone.hidden_size=4"]  # fmt: skip
+TINY = ["trainer.max_epochs=1", "data.min_batches_per_epoch=1", "trainer.accelerator=cpu",
+        "callbacks=none", "logger=none", "model.backbone.hidden_size=4"]  # fmt: skip
 
 
 @pytest.fixture(scope="module", autouse=True)

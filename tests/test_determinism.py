@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parents[1]
 # Dropout on: the random stream matters, not only the initial weights and batch order.
 MODEL = [
     "backbone=lstm", "model.backbone.hidden_size=6", "model.backbone.num_layers=2",
-    "model.backbone.dropout=0.3", "trainer.accelerator=cpu",
+    "model.backbone.dropout=0.3", "trainer.accelerator=cpu", "data.min_batches_per_epoch=1",
 ]  # fmt: skip
 SMALL = [*MODEL, "trainer.max_epochs=2", "callbacks.progress_bar=null", "callbacks.figures=null"]
 # What legitimately differs between two runs: wall time and where files went.

@@ -1,4 +1,4 @@
-"""The tutorial notebook runs from top to bottom, headless, with a few epochs per model."""
+"""The tutorial notebook runs from top to bottom, headless, with a few optimizer steps per model."""
 
 from __future__ import annotations
 
@@ -44,7 +44,7 @@ def test_notebook_is_kept_without_outputs():
 @pytest.mark.slow
 def test_tutorial_notebook_runs_headless(tmp_path, monkeypatch):
     work = tmp_path / "work"
-    monkeypatch.setenv("RNNLAB_NB_EPOCHS", "2")
+    monkeypatch.setenv("RNNLAB_NB_STEPS", "40")
     monkeypatch.setenv("RNNLAB_NB_DIR", str(work))
     monkeypatch.setenv("MPLBACKEND", "Agg")  # no display on CI; the notebook picks inline anyway
     monkeypatch.setenv("OMP_NUM_THREADS", "1")

@@ -34,6 +34,7 @@ ROOT = Path(__file__).resolve().parents[1]
 RESUMABLE = [
     "backbone=rnn", "model.backbone.hidden_size=8", "model.backbone.num_layers=2",
     "model.backbone.dropout=0.2", "trainer.max_epochs=8", "trainer.accelerator=cpu",
+    "data.min_batches_per_epoch=20",  # two passes an epoch: the sampler resumes mid-pass-set
     "callbacks.progress_bar=null", "callbacks.figures=null", "callbacks.epoch_printer=null",
     "model.steps_per_execution=3",  # several optimizer steps per Lightning training step
     "callbacks.last_checkpoint.every_n_epochs=2",  # the resumed run repeats an epoch

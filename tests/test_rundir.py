@@ -72,7 +72,8 @@ def test_archive_moves_results_aside_and_never_overwrites(tmp_path):
 def test_a_second_run_into_a_finished_run_dir_is_refused_and_changes_nothing(tmp_path):
     run_dir = tmp_path / "run"
     command = [sys.executable, "train.py", f"hydra.run.dir={run_dir}", "trainer.max_epochs=1",
-               "logger=csv", "callbacks.progress_bar=null", "callbacks.figures=null"]  # fmt: skip
+               "data.min_batches_per_epoch=1", "logger=csv", "callbacks.progress_bar=null",
+               "callbacks.figures=null"]  # fmt: skip
     subprocess.run(command, cwd=ROOT, check=True, capture_output=True, timeout=300)
     before = {p: p.read_bytes() for p in run_dir.rglob("*") if p.is_file()}
     again = subprocess.run(

@@ -27,6 +27,7 @@ pytestmark = pytest.mark.slow
 # Per-run figures are skipped: they cost more than these 2-epoch trainings.
 SMALL = [
     "trainer.max_epochs=2",
+    "data.min_batches_per_epoch=1",
     "trainer.accelerator=cpu",
     "callbacks.progress_bar=null",
     "callbacks.figures=null",
