@@ -54,8 +54,8 @@ def run_sections(
 
     torch.set_num_threads(1)  # in-process timings: one thread, as steady as a shared box allows
     figs: dict[str, dict] = {}
-    tiny = ["trainer.max_epochs=1", "data.sample_size=300", "model.backbone.hidden_size=4",
-            "callbacks.figures=null"] if quick else []  # fmt: skip
+    tiny = ["trainer.max_epochs=1", "data.min_batches_per_epoch=1", "data.sample_size=300",
+            "model.backbone.hidden_size=4", "callbacks.figures=null"] if quick else []  # fmt: skip
 
     if "scratch" in sections:
         _progress("scratch")
