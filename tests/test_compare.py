@@ -277,6 +277,19 @@ def test_comparison_png_is_a_real_picture(sweep):
     assert pixels[..., :3].std() > 0.05  # not a blank canvas
 
 
+def test_a_sweep_over_a_dated_series_draws_its_chart(sweep):
+    # a CSV with a date column writes dates on the time axis of predictions.csv
+    for pred in sweep.glob("*/predictions.csv"):
+        rows = pred.read_text().splitlines()
+        dated = [rows[0]] + [
+            ",".join([r.split(",")[0], f"1958-{i + 1:02d}-01", *r.split(",")[2:]])
+            for i, r in enumerate(rows[1:])
+        ]
+        pred.write_text("\n".join(dated) + "\n")
+    png = compare(sweep).written[-1]
+    assert png.name == "comparison.png" and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
 def test_cli_errors_are_one_line(tmp_path):
     missing = tmp_path / "nope"
     for argv, expected in (([str(missing)], "does not exist"), ([str(tmp_path)], "no run dir")):

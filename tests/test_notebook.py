@@ -62,6 +62,7 @@ def test_tutorial_notebook_runs_headless(tmp_path, monkeypatch):
     assert "first target at index  804" in text or "first target at index 804" in text
     for name in ("scratch", "rnn", "lstm", "gru"):
         metrics = json.loads((work / "backbones" / f"backbone={name}" / "metrics.json").read_text())
-        assert metrics["backbone"] == name and metrics["epochs_trained"] == 2
+        # 40 optimizer steps end inside the first epoch, which holds at least 50 batches
+        assert metrics["backbone"] == name and metrics["epochs_trained"] == 1
     assert (work / "backbones" / "comparison.md").is_file()
     assert not list(ROOT.glob("notebooks/logs")) and not (tmp_path / "logs").exists()

@@ -20,6 +20,7 @@ import math
 import statistics
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -393,7 +394,7 @@ class Trace:
     """One run's test predictions on the true time axis (its ``predictions.csv``)."""
 
     job: Job
-    time: list[float]
+    time: list[float] | list[datetime]
     target: list[float]
     prediction: list[float]
 
@@ -407,6 +408,14 @@ def _read_csv(path: Path) -> list[dict[str, str]]:
 
 def _floats(rows: list[dict[str, str]], key: str) -> list[float]:
     return [float(r[key]) if r.get(key) not in (None, "") else math.nan for r in rows]
+
+
+def _times(rows: list[dict[str, str]]) -> list[float] | list[datetime]:
+    """The ``time`` column: step numbers, or the dates of a file with a date column."""
+    try:
+        return _floats(rows, "time")
+    except ValueError:
+        return [datetime.fromisoformat(r["time"]) for r in rows]
 
 
 def validation_curve(row: Row) -> Curve | None:
@@ -443,7 +452,7 @@ def median_trace(row: Row, metric: str, goal: str) -> Trace | None:
     rows = _read_csv(job.path / rundir.PREDICTIONS)
     if not rows or not {"time", "target", "prediction"} <= set(rows[0]):
         return None
-    return Trace(job, _floats(rows, "time"), _floats(rows, "target"), _floats(rows, "prediction"))
+    return Trace(job, _times(rows), _floats(rows, "target"), _floats(rows, "prediction"))
 
 
 def load_traces(comparison: Comparison) -> None:
