@@ -371,7 +371,12 @@ class Forecaster(SequenceModel):
         weights = checkpoint.get("state_dict")
         if self.intervals != "conformal" or weights is None:
             return
-        swapped = "current_model_state" in checkpoint  # callbacks.ema saves the average
+        raw = checkpoint.get("current_model_state")
+        if raw is not None:  # callbacks.ema: the raw weights, in the model now, get theirs too
+            q = self.calibration()
+            if q is not None:
+                raw["conformal.q"] = q.clone()
+        swapped = raw is not None  # callbacks.ema saves the average
         if swapped:
             own = {k: v.clone() for k, v in self.state_dict().items()}
             self.load_state_dict(weights)
