@@ -8,7 +8,8 @@ STAMP := $(VENV)/.installed
 ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install train test test-fast lint format tensorboard compare figures bench clean
+.PHONY: help install train test test-fast lint format tensorboard compare figures bench clean \
+	predict export
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}'
@@ -17,13 +18,19 @@ $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet "$(TORCH_SPEC)"
-	$(PY) -m pip install --quiet -e ".[dev,sweep,mlflow,ucr]"
+	$(PY) -m pip install --quiet -e ".[dev,sweep,mlflow,ucr,anomaly,stats,export]"
 	touch $(STAMP)
 
 install: $(STAMP) ## Create .venv and install the project (re-runs when pyproject.toml changes)
 
 train: install ## Train with the default config; pass overrides as ARGS="backbone=gru seed=1"
 	$(PY) train.py $(ARGS)
+
+predict: install ## Forecast beyond new data: make predict RUN=logs/train/runs/<time> ARGS="data.path=new.csv"
+	$(PY) predict.py run_dir=$(RUN) $(ARGS)
+
+export: install ## Export a run's model: make export RUN=logs/train/runs/<time> ARGS="format=torchscript"
+	$(PY) export.py run_dir=$(RUN) $(ARGS)
 
 test: install ## Run the test suite
 	$(PY) -m pytest $(ARGS)

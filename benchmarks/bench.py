@@ -26,7 +26,8 @@ from pathlib import Path
 
 from common import ROOT
 
-SECTIONS = ("scratch", "fit", "data", "startup", "train", "sweep", "quality", "dev", "cells")
+SECTIONS = ("scratch", "fit", "data", "startup", "train", "sweep", "quality", "dev", "cells",
+            "export")  # fmt: skip
 DEFAULT_OUT = ROOT / "benchmarks" / "results" / "latest.json"
 # Sweeps at the default 2000 steps would take most of the budget twice over; the 12-job sweep
 # is timed at this many optimizer steps (what the launcher and the processes cost, and the
@@ -160,6 +161,11 @@ def run_sections(
         from bench_cells import cells_section
 
         figs.update(cells_section(quick, out.parent, figure, _progress))
+    if "export" in sections:  # latency of the exported graph, predict.py (bench_export.py)
+        _progress("export")
+        from bench_export import export_section
+
+        figs.update(export_section(quick, work / "export", figure, _progress))
     return figs
 
 

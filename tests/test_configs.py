@@ -22,6 +22,14 @@ NEEDS.update(
         "task=selective_copy": ["data=selective_copy"],
     }
 )
+NEEDS.update(
+    {
+        "data=panel": ["data.path=t.csv"],
+        "data=tsf": ["data.path=t.tsf"],
+        "task=panel": ["data=m1_yearly"],
+    }
+)
+NEEDS["task=anomaly"] = ["data=sine_anomalies"]  # anomaly data: labelled series
 
 # Trackers from optional extras (make install brings mlflow, not wandb): without the package,
 # validation stops with the one line that names the extra.

@@ -53,7 +53,7 @@ def test_eval_reproduces_the_test_metrics_of_training(trained, tmp_path, which):
             assert row == pytest.approx(other, rel=1e-6)
     else:  # the same numbers as recomputing the MSE from the best weights by hand
         pred = read_csv(out / "predictions.csv")
-        mse = sum((t - p) ** 2 for _, _, t, p in pred) / len(pred)
+        mse = sum((t - p) ** 2 for _, _, t, p, *_ in pred) / len(pred)
         assert metrics["test_mse"] == pytest.approx(mse, rel=1e-5)
 
 

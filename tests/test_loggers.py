@@ -61,8 +61,31 @@ def test_mlflow_run_has_params_metrics_figures_and_checkpoints(make_cfg, tmp_pat
     state = torch.load(ckpt, map_location="cpu", weights_only=True)
     assert state["epoch"] == 1  # the run's last checkpoint (epochs count from 0)
 
-    # Two sweep jobs making the same new experiment: the one that loses takes the other's.
+    # The tested weights as a pyfunc model (rnnlab.run.pyfunc): a table of history in, the
+    # forecast of predict.py beyond it out.
+    import mlflow.pyfunc
+    import pandas as pd
+
+    from rnnlab.run.build import build_data
+    from rnnlab.run.predict import load_model
+
     uri = cfg.logger.mlflow.tracking_uri
+    previous = mlflow.get_tracking_uri()
+    mlflow.set_tracking_uri(uri)
+    try:
+        pyfunc = mlflow.pyfunc.load_model(f"runs:/{run_id}/model")
+    finally:
+        mlflow.set_tracking_uri(previous)
+    frame = build_data(cfg.data).frame()
+    history = pd.DataFrame({"value": frame.series[-20:].double().numpy()})
+    forecast = pyfunc.predict(history, params={"horizon": 2})
+    assert list(forecast["step"]) == [1, 2] and "upper80" in forecast
+    model, _ = load_model(metrics["ckpt_path"])
+    with torch.no_grad():
+        first = model(frame.series[-8:][None, :, None].float())  # the last window of 8
+    assert forecast["forecast"][0] == pytest.approx(float(first[0, 0]), abs=1e-5)
+
+    # Two sweep jobs making the same new experiment: the one that loses takes the other's.
     monkeypatch.setattr(MlflowClient, "get_experiment_by_name", _not_found_once(MlflowClient))
     assert experiment_id(uri, "rnnlab-sine") == experiment.experiment_id
 

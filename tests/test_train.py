@@ -40,7 +40,9 @@ def assert_trained_tested_and_logged(run_dir: Path, metrics: dict, backbone: str
     history = (run_dir / "history.csv").read_text().splitlines()
     assert history[0] == "epoch,train/loss,val/loss,lr" and len(history) == 1 + epochs
     predictions = (run_dir / "predictions.csv").read_text().splitlines()
-    assert predictions[0] == "index,time,target,prediction" and len(predictions) == 1 + 196
+    # the mse default's conformal 80 % interval beside each prediction
+    assert predictions[0] == "index,time,target,prediction,lower80,upper80"
+    assert len(predictions) == 1 + 196
     assert predictions[1].startswith("804,")
 
     logged = scalars(run_dir)

@@ -6,9 +6,13 @@ Reports, ``eval.py`` and prediction on new data all go through here::
     method, forecasts = forecast_paths(model, frame, 50)  # direct, or rolled forward
     time, forecasts = forecast_beyond(model, frame, 50)   # after the last point of the data
     probabilities = class_probabilities(model, dataset)   # a classifier, per sequence
+    starts, rebuilt = rebuilt_windows(model, frame)       # an encoder-decoder's windows
 
-A series comes as one ``SeriesFrame`` (``dm.frame()``). Models work in model units; a
-forecast is converted to the file's units once, in ``to_forecasts``. A model with
+A series comes as one ``SeriesFrame`` (``dm.frame()``; new data for a forecast beyond its
+end: ``dm.history(model.statistics)``). Models work in model units; a forecast is converted
+to the file's units once, in ``to_forecasts``, with its intervals: the model's conformal
+calibration where it has one (``model.intervals=conformal``, ``rnnlab.models.conformal``),
+else the likelihood's own. A model with
 ``model.horizon=H`` forecasts up to H steps directly; a one-step model is rolled forward:
 its prediction is appended to its window (the oldest value dropped, the known-future
 features of the new step filled in) and it predicts again. That needs every observed input
@@ -122,6 +126,15 @@ def fan_coverages(likelihood: Any) -> tuple[float, ...]:
     return tuple(sorted(pairs, reverse=True)) or (0.8,)
 
 
+def calibration(model: nn.Module) -> Any:
+    """The model's conformal calibration when its intervals use one and it is calibrated
+    (``model.intervals=conformal``); None otherwise."""
+    conformal = getattr(model, "conformal", None)
+    if getattr(model, "intervals", None) != "conformal" or conformal is None:
+        return None
+    return conformal if conformal.calibrated else None
+
+
 def _units(frame: SeriesFrame, steps: int) -> tuple[Tensor | float, Tensor | float]:
     """The frame's ``(loc, scale)`` over ``[..., steps·T]``."""
     if isinstance(frame.scale, Tensor):
@@ -137,12 +150,29 @@ def to_forecasts(model: nn.Module, frame: SeriesFrame, params: Tensor, steps: in
     loc, scale = _units(frame, horizon)
     params = params.double()
     cut = lambda v: v.unflatten(1, (horizon, -1))[:, :steps]  # noqa: E731
+    conformal = calibration(model)
     if likelihood is None or not likelihood.probabilistic:
-        return Forecasts(cut(params * scale + loc), {})
+        point = params * scale + loc
+        bands = {}
+        if conformal is not None:  # the point ± the calibrated absolute residual
+            bands = {
+                c: tuple(cut(v) for v in conformal.widen(point, point, c, scale))
+                for c in conformal.levels
+            }
+        return Forecasts(cut(point), bands)
     params = likelihood.affine(params, loc, scale)
-    bands = {
-        c: tuple(cut(v) for v in likelihood.interval(params, c)) for c in fan_coverages(likelihood)
-    }
+    if conformal is not None:
+        bands = {
+            c: tuple(cut(v) for v in conformal.widen(*likelihood.interval(params, c), c, scale))
+            for c in conformal.levels
+        }
+    elif getattr(model, "intervals", "model") == "none":
+        bands = {}
+    else:
+        bands = {
+            c: tuple(cut(v) for v in likelihood.interval(params, c))
+            for c in fan_coverages(likelihood)
+        }
     return Forecasts(cut(likelihood.point(params)), bands, params)
 
 
@@ -150,6 +180,20 @@ def window_forecasts(model: nn.Module, frame: SeriesFrame, split: str = "test") 
     """The model's forecasts for every window of ``split`` (all the steps it emits)."""
     params = distribution(model, frame.windows(split).model_inputs, frame.batch_size)
     return to_forecasts(model, frame, params, model_horizon(model))
+
+
+def rebuilt_windows(
+    model: nn.Module, frame: SeriesFrame, split: str = "test"
+) -> tuple[Tensor, Forecasts]:
+    """``(starts, rebuilt)`` for a model that rebuilds its input windows (an encoder-decoder
+    whose output spans the window): every window of ``seq_len`` points inside ``split``, by
+    the series index of its first point ``[n]``, and the model's rebuilding of its targets,
+    ``[n, seq_len, T]`` in the file's units."""
+    s = frame.splits[split]
+    starts = torch.arange(s.start, s.stop - frame.seq_len + 1)
+    x = frame.features(starts[:, None] + torch.arange(frame.seq_len))  # [n, L, F]
+    params = distribution(model, (x,), frame.batch_size)
+    return starts, to_forecasts(model, frame, params, frame.seq_len)
 
 
 def roll_forward(
@@ -256,4 +300,10 @@ def forecast_beyond(model: nn.Module, frame: SeriesFrame, steps: int) -> tuple[T
     known = None if known is None else known[None].float()
     out = roll_forward(model, context, steps, known, frame.target_features)
     point = frame.to_file_units(out.double()).unflatten(1, (steps, -1))
-    return future_time, Forecasts(point, {})
+    # The first step is the model's own one-step forecast: its interval holds; later steps
+    # read the model's predictions and have none (NaN).
+    first = (context,) if known is None else (context, known[:, :1])
+    direct = to_forecasts(model, frame, distribution(model, first), 1)
+    pad = lambda v: torch.cat([v, v.new_full((1, steps - 1, v.shape[2]), torch.nan)], 1)  # noqa: E731
+    bands = {c: (pad(lo), pad(hi)) for c, (lo, hi) in direct.bands.items()}
+    return future_time, Forecasts(point, bands)

@@ -118,7 +118,16 @@ class SeriesFrame:
         return float(self.time[-1] - self.time[-2]) if len(self.time) > 1 else 1.0
 
     def future_time(self, steps: int) -> Tensor:
-        """The ``steps`` times after the last point, continuing the series' last time step."""
+        """The ``steps`` times after the last point: dates continue the file's frequency
+        where pandas can infer one (months stay month ends or starts), other axes the series'
+        last time step."""
+        if self.time_is_date and len(self.time) >= 3:
+            import pandas as pd
+
+            stamps = dates_of(self.time)
+            freq = pd.infer_freq(stamps)
+            if freq is not None:
+                return date_numbers(pd.date_range(stamps[-1], periods=steps + 1, freq=freq)[1:])
         time = self.time.double()
         step = (time[-1] - time[-2]).item() if len(time) > 1 else 1.0
         return time[-1] + step * torch.arange(1, steps + 1, dtype=torch.float64)
@@ -135,10 +144,12 @@ class SeriesFrame:
         first = s.start + s.seq_len
         return torch.arange(first, max(first, s.stop - steps + 1))
 
-    def time_labels(self, idx: Tensor) -> list:
-        """Times of the rows ``idx`` for files: ISO dates for a date axis, numbers otherwise."""
+    def time_labels(self, idx: Tensor, times: Tensor | None = None) -> list:
+        """Times of the rows ``idx`` (or the ``times`` given, e.g. beyond the data) for files:
+        ISO dates for a date axis, numbers otherwise."""
+        times = self.time[idx] if times is None else times
         if not self.time_is_date:
-            return self.time[idx].tolist()
-        stamps = dates_of(self.time[idx])
+            return times.tolist()
+        stamps = dates_of(times)
         daily = bool((stamps == stamps.normalize()).all())
         return list(stamps.strftime("%Y-%m-%d" if daily else "%Y-%m-%dT%H:%M:%S"))

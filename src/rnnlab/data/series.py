@@ -2,7 +2,9 @@
 
 A subclass builds the series in ``build_series``; this class cuts the splits, serves the
 windows in batches, says what the model must match (``model_settings``) and hands the whole
-series to inference and reports as one ``SeriesFrame`` (``frame``).
+series to inference and reports as one ``SeriesFrame`` (``frame``). ``statistics`` are the
+file statistics a trained model keeps; ``history(statistics)`` reads the series again for a
+forecast beyond its end, scaled by the statistics given, without any split.
 """
 
 from __future__ import annotations
@@ -28,7 +30,9 @@ class WindowDataModule(BatchLoaders):
     column, or ``[N, C]`` with ``self.columns`` naming the roles) and ``self.time`` (``[N]``,
     for plot axes), and may set ``self.clean`` (the noise-free signal, when known) and
     ``self.loc``/``self.scale`` (model units -> original units of the targets: floats for one
-    target, ``[T]`` tensors for several).
+    target, ``[T]`` tensors for several). A subclass that scales several columns sets
+    ``self.column_statistics`` (``{name: (loc, scale)}``) and, for ``history``, uses
+    ``self.given_statistics`` instead of fitting its own when they are set.
 
     Args:
         seq_len: input window length.
@@ -46,6 +50,9 @@ class WindowDataModule(BatchLoaders):
     time: Tensor | None = None
     clean: Tensor | None = None
     time_is_date = False  # True when ``time`` holds matplotlib date numbers (days since 1970)
+    column_statistics: dict[str, tuple[float, float]] | None = None
+    given_statistics: dict[str, tuple[float, float]] | None = None
+    history_only = False  # set by ``history``: the series without splits
 
     def __init__(
         self,
@@ -81,7 +88,7 @@ class WindowDataModule(BatchLoaders):
     def load(self) -> None:
         """Build the series and its splits once (raises one-line ``ValueError``s for data
         that cannot work, e.g. a series too short for ``seq_len``)."""
-        if self.series is not None and self.splits:
+        if self.series is not None and (self.splits or self.history_only):
             return
         self.build_series()
         assert self.series is not None
@@ -114,6 +121,29 @@ class WindowDataModule(BatchLoaders):
             "backbone.input_size": len(self.columns.features),
             "columns": self.columns.model_columns(),
         }
+
+    def statistics(self) -> dict[str, tuple[float, float]]:
+        """Per observed column (inputs and targets, by name), the ``(loc, scale)`` that map
+        model units to the file's (``file = model · scale + loc``): what a trained model keeps.
+        Empty when this data cannot say (several columns without ``column_statistics``)."""
+        self.load()
+        if self.column_statistics is not None:
+            return dict(self.column_statistics)
+        observed = list(dict.fromkeys(self.columns.inputs + self.columns.targets))
+        if len(observed) == 1 and not isinstance(self.scale, Tensor):
+            return {self.columns.names[observed[0]]: (float(self.loc), float(self.scale))}
+        return {}
+
+    def history(self, statistics: dict[str, tuple[float, float]] | None = None) -> SeriesFrame:
+        """The whole series as a frame without splits, for a forecast beyond its end: it may
+        be shorter than training needs (one window is enough). With ``statistics`` (a trained
+        model's, see ``statistics``), a subclass that scales its columns uses those rather
+        than fitting its own."""
+        self.given_statistics = statistics
+        self.history_only = True
+        self.series, self.splits = None, {}
+        self.build_series()
+        return self.frame()
 
     def future_known(self, times: Tensor) -> Tensor | None:
         """The known columns at ``times`` (beyond the data), ``[len(times), K]``, or None

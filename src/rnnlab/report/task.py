@@ -2,8 +2,9 @@
 
 A task is one LightningModule (``rnnlab.models.tasks``) and one ``TaskReport`` subclass
 (``rnnlab.report.tasks``), both named by the task's config (``conf/task/<task>.yaml``:
-``model._target_`` and ``report._target_``). ``train.py``, ``eval.py`` and the sweep
-comparison call only the methods below and read only ``GENERIC_KEYS`` of ``metrics.json``:
+``model._target_`` and ``report._target_``). ``train.py``, ``eval.py``, ``predict.py`` and the
+sweep comparison call only the methods below and read only ``GENERIC_KEYS`` of
+``metrics.json``:
 
 * ``task``: the task's name (``model.task``);
 * ``metric``: the key of the number that ranks runs (``test_mse``, ``test_accuracy``...);
@@ -56,6 +57,25 @@ class TaskReport:
         """Write the task's files (``predictions.csv``...) into ``out_dir``; return what
         they add to ``metrics.json``."""
         return {}
+
+    def predict(
+        self,
+        model: Any,
+        dm: Any,
+        out_dir: Path,
+        *,
+        horizon: int | None = None,
+        trained: Any = None,
+    ) -> list[Path]:
+        """``python predict.py``: write the task's predictions on the data of ``dm`` (built
+        from the run's data config and the user's overrides, not loaded yet) into ``out_dir``
+        and return the files written. Data that does not match the training set-up raises a
+        one-line ``ValueError``; ``horizon`` is the steps to forecast where the task has
+        steps (None: the model's own); ``trained`` is the datamodule of the run's own data
+        config (not loaded), for a task whose scaling lives in the data, not in the model.
+        A task without predictions on new data keeps this default, which raises
+        ``NotImplementedError``."""
+        raise NotImplementedError
 
     def figures(
         self,

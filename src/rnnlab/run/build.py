@@ -95,11 +95,13 @@ def instantiate_group(group: DictConfig | None) -> dict:
     }
 
 
-def build_data(data_cfg: DictConfig) -> Any:
-    """The datamodule, its data loaded: a file or series that cannot work is a ``ConfigError``."""
+def build_data(data_cfg: DictConfig, load: bool = True) -> Any:
+    """The datamodule, its data loaded (``load=False``: not yet, e.g. for ``history``): a file
+    or series that cannot work is a ``ConfigError``."""
     with setting_errors():
         datamodule = instantiate(data_cfg)
-        datamodule.load()
+        if load:
+            datamodule.load()
     return datamodule
 
 

@@ -7,8 +7,9 @@ Lightning's loggers already record the params (train.py's flat config) and the p
 metrics while the run goes. What only exists once the run is over is added here, by
 ``log_run_files``, which ``train`` calls once, on rank 0, after ``metrics.json`` is written:
 the final numbers of ``metrics.json``, the figures ``plots/*.png``, the checkpoints, and the
-run's record (``metrics.json``, ``.hydra/``). Other loggers (TensorBoard, CSV) are left alone:
-they have the figures already (``RunFigures``) and take no files.
+run's record (``metrics.json``, ``.hydra/``); MLflow also gets a forecaster's tested weights as
+a pyfunc model, ``runs:/<run id>/model`` (``rnnlab.run.pyfunc``). Other loggers (TensorBoard,
+CSV) are left alone: they have the figures already (``RunFigures``) and take no files.
 
 ``MlflowStore`` is a Hydra callback that ``conf/logger/mlflow.yaml`` adds: it makes the
 store and the experiment before the jobs of a parallel sweep race to make them.
@@ -116,6 +117,10 @@ def _to_mlflow(logger: Any, metrics: dict[str, Any], run_dir: Path) -> None:
     for folder, paths in run_files(metrics, run_dir).items():
         for path in paths:
             client.log_artifact(run_id, str(path), folder or None)
+    if metrics.get("ckpt_path"):  # the tested weights, as a model mlflow.pyfunc loads
+        from rnnlab.run.pyfunc import log_pyfunc
+
+        log_pyfunc(client, run_id, metrics["ckpt_path"])
 
 
 def _to_wandb(logger: Any, metrics: dict[str, Any], run_dir: Path) -> None:

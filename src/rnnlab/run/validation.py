@@ -23,6 +23,8 @@ from typing import Any
 from hydra.utils import get_object
 from omegaconf import DictConfig, OmegaConf
 
+from rnnlab.data.anomalies import TRAIN_ON
+from rnnlab.data.panel import SCALINGS
 from rnnlab.data.windows import fractions_problem, split_problem
 from rnnlab.errors import ConfigError, one_line
 from rnnlab.models.heads import HEADS
@@ -31,7 +33,9 @@ from rnnlab.models.likelihoods import LIKELIHOODS
 from rnnlab.models.loop import WHOLE_EPOCH
 from rnnlab.models.module import SCHEDULER_INTERVALS
 from rnnlab.models.scan import MODES, SCANS
-from rnnlab.models.tasks.forecast import DECODERS, NORMALIZE
+from rnnlab.models.tasks.anomaly import SCORERS
+from rnnlab.models.tasks.forecast import DECODERS, INTERVALS, NORMALIZE
+from rnnlab.models.tasks.panel import OBJECTIVES
 from rnnlab.run.build import BUILD_ONLY, accepted_arguments
 from rnnlab.run.config import backbone_choices
 from rnnlab.run.trackers import tracker_problem
@@ -193,7 +197,37 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("model.decoder", OneOf(DECODERS), "how the forecast steps are emitted"),
     Setting("model.loss", OneOf(tuple(LIKELIHOODS)), "what the forecaster's outputs mean"),
     Setting("model.normalize", OneOf(NORMALIZE), "per-window normalisation"),
+    Setting("model.intervals", OneOf(INTERVALS), "what the intervals are", nullable=True),
+    Setting("model.objective", OneOf(tuple(OBJECTIVES)), "what the panel model minimises"),
+    Setting("model.id_embedding", Integer(0), "size of the learned series embedding"),
+    Setting("data.min_history", Integer(1), "fewest real points in a window", nullable=True),
+    Setting("data.scaling", OneOf(SCALINGS), "how each series of a panel is scaled"),
+    Setting("data.balance", Boolean(), "draw training windows equally from every series"),
+    Setting("data.refit", Boolean(), "train a panel on its validation horizon too"),
+    Setting("data.windows_per_series", Integer(1), "windows per series and pass (balance)"),
+    Setting("report.max_stats_series", Integer(0), "most series statsforecast fits"),
+    Setting("report.panels", Integer(0), "series drawn in plots/forecasts.png"),
     Setting("report.horizon", Integer(1), "steps of the multi-step forecast", nullable=True),
+    Setting("model.scorer", OneOf(SCORERS), "what scores a point: its forecast or its window"),
+    Setting("model.smooth", Integer(1), "points the score is averaged over"),
+    Setting("model.window", Integer(1), "points a reconstructed window holds", nullable=True),
+    Setting("data.count", Integer(1), "injected anomalies of each kind"),
+    Setting("data.length", Integer(1), "points of an injected anomaly"),
+    Setting("data.magnitude", Number(0.0, low_open=True), "size of a spike or a shift"),
+    Setting("data.ratio", Number(0.0, low_open=True), "speed-up of a frequency change"),
+    Setting("data.train_fraction", UNIT, "share of the series that is the training part"),
+    Setting("data.contaminate", Boolean(), "anomalies in the training part too"),
+    Setting("data.train_on", OneOf(TRAIN_ON), "which training windows are trained on"),
+    Setting("data.train_end", Integer(1), "first point after the training part", nullable=True),
+    Setting("data.number", Integer(1), "the UCR archive file's number", nullable=True),
+    Setting("report.threshold_quantile", UNIT, "validation-score quantile that flags points"),
+    Setting("report.vus_buffer", Integer(0), "largest VUS-PR buffer, points"),
+    Setting("report.ar_order", Integer(1), "lags of the AR-residual baseline"),
+    Setting("report.zscore_window", Integer(2), "past points of the rolling z-score"),
+    Setting("report.stomp_window", Integer(4), "subsequence length of the STOMP discord"),
+    Setting("report.aeon_baselines", Boolean(), "run aeon's STOMP and DWT-MLEAD"),
+    Setting("horizon", Integer(1), "steps predict.py forecasts beyond the data", nullable=True),
+    Setting("format", OneOf(("onnx", "torchscript")), "what export.py writes"),
     Setting("callbacks.figures.dpi", Integer(1), "resolution of the figures"),
     Setting("callbacks.figures.max_panels", Integer(0), "units drawn one panel each"),
     Setting("trainer.max_epochs", Integer(1), "epochs to train", nullable=True),

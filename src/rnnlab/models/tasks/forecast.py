@@ -7,11 +7,16 @@ The model is ``normalize -> backbone -> head [-> decoder] -> likelihood -> un-no
 hidden sequence and, with ``model.horizon=H``, emits H steps at once (``decoder=seq2seq``:
 through a small GRU); known-future columns enter at the forecast steps; ``model.loss`` is
 ``mse``, ``gaussian`` or ``quantile``. ``model(x[, future])`` is the point forecast
-``[B, H·T]``; ``distribution`` the likelihood's parameters. docs/forecasting.md has it all.
+``[B, H·T]``; ``distribution`` the likelihood's parameters. ``model.intervals=conformal``
+calibrates the intervals on the validation windows (``rnnlab.models.conformal``). The model
+keeps the file statistics of its columns (``data_loc``, ``data_scale``) and that calibration
+as buffers, so predictions on new data and exported models use what training used.
+docs/forecasting.md has it all.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -20,6 +25,7 @@ from torch import Tensor, nn
 from torch.optim import Optimizer
 from torchmetrics import MetricCollection
 
+from rnnlab.models.conformal import Conformal, model_interval
 from rnnlab.models.epoch_sums import EpochSums
 from rnnlab.models.forecast_metrics import forecast_metrics
 from rnnlab.models.heads import HEADS, Seq2SeqDecoder
@@ -30,6 +36,22 @@ from rnnlab.models.module import SequenceModel
 DECODERS = ("linear", "seq2seq")
 NORMALIZE = ("none", "level", "window", "difference")
 WINDOW_EPS = 1e-5  # added to a window's variance: a flat window must not divide by zero
+INTERVALS = ("conformal", "model", "none")
+
+
+def resolve_intervals(intervals: str | None, loss: str) -> str:
+    """``model.intervals`` with its default filled in: ``conformal`` for ``loss=mse`` (it has no
+    interval of its own), ``model`` (the likelihood's own) for the probabilistic losses."""
+    if intervals is None:
+        return "conformal" if loss == "mse" else "model"
+    if intervals not in INTERVALS:
+        raise ValueError(f"model.intervals={intervals!r} is invalid: one of {', '.join(INTERVALS)}")
+    if intervals == "model" and loss == "mse":
+        raise ValueError(
+            "model.intervals=model is invalid with model.loss=mse: a point forecast has no "
+            "interval of its own; use model.intervals=conformal (or a probabilistic model.loss)"
+        )
+    return intervals
 
 
 class WindowNormalizer:
@@ -44,6 +66,10 @@ class WindowNormalizer:
         self.n_observed = n_observed
         self.targets = list(target_features)
         self.horizon = horizon
+        # Adjacent target columns are a slice: fewer nodes than a gather in an exported graph.
+        first, n = (self.targets or [0])[0], len(self.targets)
+        adjacent = self.targets == list(range(first, first + n))
+        self.pick: slice | list[int] = slice(first, first + n) if adjacent else self.targets
 
     def encode(self, x: Tensor) -> tuple[Tensor, Tensor | None, Tensor | None]:
         if self.mode == "none":
@@ -53,17 +79,17 @@ class WindowNormalizer:
             level = observed.mean(dim=1, keepdim=True)  # [B, 1, F_obs]
             spread = (observed.var(dim=1, keepdim=True, unbiased=False) + WINDOW_EPS).sqrt()
             observed = (observed - level) / spread
-            shift, scale = level[:, 0, self.targets], spread[:, 0, self.targets]  # [B, T]
+            shift, scale = level[:, 0, self.pick], spread[:, 0, self.pick]  # [B, T]
         elif self.mode == "level":
             level = observed.mean(dim=1, keepdim=True)  # [B, 1, F_obs]
             observed = observed - level
-            shift, scale = level[:, 0, self.targets], None
+            shift, scale = level[:, 0, self.pick], None
         else:  # difference
-            shift, scale = observed[:, -1, self.targets], None
+            shift, scale = observed[:, -1, self.pick], None
             steps = observed.diff(dim=1)  # [B, L - 1, F_obs]
             observed = torch.cat((torch.zeros_like(observed[:, :1]), steps), dim=1)
         x = torch.cat((observed, known), dim=-1) if known.shape[-1] else observed
-        tile = lambda v: None if v is None else v.repeat(1, self.horizon)  # noqa: E731
+        tile = lambda v: v if v is None or self.horizon == 1 else v.repeat(1, self.horizon)  # noqa: E731
         return x, tile(shift), tile(scale)  # [B, T] -> [B, H·T], step-major
 
 
@@ -88,6 +114,8 @@ class Forecaster(SequenceModel):
             (``{"inputs": [...], "targets": [...], "known": [...]}``, known features last in
             ``inputs``); filled in from the data by ``build_model``. None: one series, both
             input and target.
+        intervals: ``conformal`` (calibrated on the validation windows), ``model`` (the
+            likelihood's own) or ``none``; None: ``conformal`` for ``mse``, else ``model``.
 
     Metrics (not the loss) are computed in the original units of the series: ``setup``
     reads ``loc``/``scale`` from the datamodule.
@@ -110,6 +138,7 @@ class Forecaster(SequenceModel):
         columns: dict[str, list[str]] | None = None,
         highway: int | None = None,
         highway_init: str = "zero",
+        intervals: str | None = None,
         **loop_settings: Any,
     ) -> None:
         # Plain lists and dicts (not the config's containers): checkpoints must load with
@@ -152,6 +181,15 @@ class Forecaster(SequenceModel):
         if highway_init not in INITS:
             raise ValueError(f"model.highway_init={highway_init!r} is invalid: one of {INITS}")
         self.highway_init = highway_init
+        self.intervals = resolve_intervals(intervals, loss)
+        self.conformal = Conformal(horizon * self.n_targets)
+        # The file statistics of the observed columns (and targets), float64, NaN until the
+        # data gives them: file units = model units · scale + loc. Predictions on new data and
+        # exported models scale with these, never with statistics of the new data.
+        self.data_columns = list(dict.fromkeys([*inputs[:n_observed], *self.target_names]))
+        stats = torch.full((len(self.data_columns),), math.nan, dtype=torch.float64)
+        self.register_buffer("data_loc", stats.clone())
+        self.register_buffer("data_scale", stats.clone())
         # model units -> original units for metrics; set from the datamodule in setup().
         self.target_loc: float | Tensor = 0.0
         self.target_scale: float | Tensor = 1.0
@@ -209,6 +247,7 @@ class Forecaster(SequenceModel):
     def on_fit_start(self) -> None:
         """With ``highway_init=ar``, start from the least-squares fit of the training windows
         (once: a resumed run keeps its weights)."""
+        self.store_statistics(self.trainer.datamodule)  # after a checkpoint was restored
         if self.highway is None or self.highway_init != "ar" or bool(self.highway.fitted):
             return
         x, y, *future = self.trainer.datamodule.datasets["train"].all
@@ -269,6 +308,7 @@ class Forecaster(SequenceModel):
     def setup(self, stage: str) -> None:
         super().setup(stage)
         dm = getattr(self.trainer, "datamodule", None)
+        self.store_statistics(dm)
         loc, scale = getattr(dm, "loc", 0.0), getattr(dm, "scale", 1.0)
         if isinstance(scale, Tensor):
             self.target_loc, self.target_scale = loc.float(), scale.float()
@@ -276,6 +316,82 @@ class Forecaster(SequenceModel):
             self.target_loc, self.target_scale = float(loc), float(scale)
             if self.simple:
                 self.train_tracker.scale = self.target_scale
+
+    # ---------------------------------------------------------------- what leaves the run
+    def store_statistics(self, dm: Any) -> None:
+        """Copy the data's file statistics (``dm.statistics()``: column name -> ``(loc,
+        scale)``) into ``data_loc``/``data_scale``; columns it lacks stay NaN."""
+        statistics = getattr(dm, "statistics", None)
+        if not callable(statistics):
+            return
+        stats = statistics()
+        for i, name in enumerate(self.data_columns):
+            if name in stats:
+                self.data_loc[i], self.data_scale[i] = (float(v) for v in stats[name])
+
+    @property
+    def statistics(self) -> dict[str, tuple[float, float]]:
+        """The stored file statistics by column name (empty when the checkpoint has none)."""
+        loc, scale = self.data_loc.tolist(), self.data_scale.tolist()
+        if any(math.isnan(v) for v in loc + scale):
+            return {}
+        return {n: (a, b) for n, a, b in zip(self.data_columns, loc, scale, strict=True)}
+
+    @torch.no_grad()
+    def calibration(self) -> Tensor | None:
+        """The conformal ``q`` of the current weights on the validation windows of the
+        trainer's datamodule (``rnnlab.models.conformal``); None when the intervals are not
+        conformal or there are no validation windows."""
+        dm = getattr(self._trainer, "datamodule", None)
+        val = getattr(dm, "datasets", {}).get("val")
+        if self.intervals != "conformal" or val is None or len(val) == 0:
+            return None
+        x, y, *future = val.all
+        was_training = self.training
+        self.eval()
+        try:
+            params = torch.cat([
+                self.distribution(*(t[i : i + 4096].to(self.device) for t in (x, *future)))
+                for i in range(0, len(x), 4096)
+            ])  # fmt: skip
+        finally:
+            self.train(was_training)
+        interval = lambda c: model_interval(self.likelihood, params, c)  # noqa: E731
+        return self.conformal.quantiles(interval, y.to(params.device))
+
+    def on_test_start(self) -> None:
+        """Calibrate the tested weights (what the report's coverage and the figures use)."""
+        q = self.calibration()
+        if q is not None:
+            self.conformal.q.copy_(q)
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        """Store, with the weights a checkpoint holds, their own calibration."""
+        super().on_save_checkpoint(checkpoint)
+        weights = checkpoint.get("state_dict")
+        if self.intervals != "conformal" or weights is None:
+            return
+        raw = checkpoint.get("current_model_state")
+        if raw is not None:  # callbacks.ema: the raw weights, in the model now, get theirs too
+            q = self.calibration()
+            if q is not None:
+                raw["conformal.q"] = q.clone()
+        swapped = raw is not None  # callbacks.ema saves the average
+        if swapped:
+            own = {k: v.clone() for k, v in self.state_dict().items()}
+            self.load_state_dict(weights)
+        try:
+            q = self.calibration()
+        finally:
+            if swapped:
+                self.load_state_dict(own)
+        if q is not None:
+            weights["conformal.q"] = q.clone()
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs) -> None:
+        for name in ("data_loc", "data_scale"):  # an older checkpoint: statistics unknown
+            state_dict.setdefault(prefix + name, torch.full_like(self.data_loc, math.nan))
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
 
 class _PointSums(EpochSums):

@@ -11,12 +11,15 @@ Test numbers are in the file's units, beside the baselines on the same targets
 for the model and every baseline, and ``plots/forecast.png`` the forecast from the first test
 window and beyond the data. The figures: predictions on the true time axis, actual against
 predicted, the loss curves, the hidden states over one test window, and the attention weights
-of ``model.head=attention``.
+of ``model.head=attention``. With ``model.intervals=conformal`` the summary holds the test
+coverage and mean width of the calibrated 80 % and 95 % intervals. ``predict`` writes the
+forecast beyond the end of new data (``python predict.py``).
 """
 
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -26,7 +29,15 @@ from torch import Tensor, nn
 
 from rnnlab import rundir
 from rnnlab.data.frame import SeriesFrame
-from rnnlab.inference import Forecasts, forecast_beyond, forecast_paths, window_forecasts
+from rnnlab.inference import (
+    Forecasts,
+    calibration,
+    forecast_beyond,
+    forecast_paths,
+    model_horizon,
+    window_forecasts,
+)
+from rnnlab.models.conformal import REPORTED
 from rnnlab.models.heads import AttentionHead, attention_weights
 from rnnlab.models.likelihoods import CENTRAL
 from rnnlab.report import baselines as base
@@ -96,6 +107,10 @@ class ForecastReport(TaskReport):
             if key in tested:
                 summary[name] = tested[key]
                 table.append(name)
+        summary["intervals"] = getattr(model, "intervals", None)
+        coverage = conformal_coverage(model, frame)
+        summary.update(coverage)
+        table += [k for k in coverage if k.startswith("test_conformal_coverage")]
         worse = base.worse_than(mse, named)
         if worse:
             log.warning(
@@ -147,6 +162,32 @@ class ForecastReport(TaskReport):
         if not horizon:
             return {}
         return write_forecast(model, frame, horizon, Path(out_dir))
+
+    def predict(
+        self,
+        model: Any,
+        dm: Any,
+        out_dir: Path,
+        *,
+        horizon: int | None = None,
+        trained: Any = None,
+    ) -> list[Path]:
+        """``forecast.csv``: ``horizon`` steps (default: the model's own) beyond the last
+        point of ``dm``'s series, which is scaled with the statistics the model was trained
+        with (``dm.history``); in the file's units, with the interval columns of
+        ``write_beyond``."""
+        frame = history_frame(model, dm)
+        own = model_horizon(model)
+        steps = horizon or own
+        if own > 1 and steps > own:  # a direct model is not rolled forward
+            raise ValueError(
+                f"horizon={steps} is longer than the model's model.horizon={own}: use "
+                f"horizon <= {own} (or null)"
+            )
+        time, forecasts = forecast_beyond(model, frame, steps)
+        path = Path(out_dir) / rundir.FORECAST
+        write_beyond(frame, time, forecasts, path)
+        return [path]
 
     # ------------------------------------------------------------------ figures
     def figures(
@@ -252,6 +293,77 @@ def write_predictions(model: nn.Module, frame: SeriesFrame, path: Path) -> None:
             header += [f"lower80{suffix(name)}", f"upper80{suffix(name)}"]
             columns += [lower[:, 0, t], upper[:, 0, t]]
     rows = zip(idx.tolist(), frame.time_labels(idx), *(c.tolist() for c in columns), strict=True)
+    rundir.write_csv(path, header, rows)
+
+
+def conformal_coverage(model: nn.Module, frame: SeriesFrame) -> dict[str, float | None]:
+    """Share of the test targets (every step and target) inside the conformal intervals at
+    80 % and 95 %, and their mean width in the file's units (``test_conformal_coverage80``,
+    ``test_conformal_width80``, ...; None for an infinite width: too few validation windows);
+    empty when the model's intervals are not calibrated conformal ones."""
+    if calibration(model) is None:
+        return {}
+    forecasts = window_forecasts(model, frame)
+    truth = frame.to_file_units(frame.windows("test").targets.double())  # [n, H·T]
+    truth = truth.unflatten(1, (model_horizon(model), -1))  # [n, H, T]
+    summary: dict[str, float | None] = {}
+    for c in REPORTED:
+        lower, upper = forecasts.bands[c]
+        width = (upper - lower).mean().item()
+        pct = round(100 * c)
+        summary[f"test_conformal_coverage{pct}"] = (
+            ((truth >= lower) & (truth <= upper)).double().mean().item()
+        )
+        summary[f"test_conformal_width{pct}"] = width if math.isfinite(width) else None
+    return summary
+
+
+def history_frame(model: nn.Module, dm: Any) -> SeriesFrame:
+    """``dm``'s whole series scaled with the model's stored statistics, checked against the
+    training set-up: the same columns, at least one window (one-line ``ValueError``s)."""
+    statistics = getattr(model, "statistics", None)
+    if not statistics:
+        raise ValueError(
+            "the checkpoint stores no training statistics (it was written by an older rnnlab): "
+            "train the model again to predict on new data"
+        )
+    frame = dm.history(statistics)
+    stored = dict(model.hparams.get("columns") or {})
+    defaults = {"inputs": ["value"], "targets": ["value"], "known": []}  # one series
+    trained = {key: stored.get(key) or default for key, default in defaults.items()}
+    given = frame.columns.model_columns()
+    if given != trained:
+        show = lambda c: ", ".join(f"{k} {c[k]}" for k in c if c[k])  # noqa: E731
+        raise ValueError(
+            f"the data's columns ({show(given)}) are not the model's ({show(trained)}): "
+            "give a file with the training columns (data.target, data.inputs, data.calendar)"
+        )
+    if frame.n_points < frame.seq_len:
+        raise ValueError(
+            f"the data holds {frame.n_points} points, fewer than the model's window of "
+            f"{frame.seq_len} (data.seq_len): give at least {frame.seq_len} points of history"
+        )
+    return frame
+
+
+def write_beyond(frame: SeriesFrame, time: Tensor, forecasts: Forecasts, path: Path) -> None:
+    """The forecast beyond the data as CSV: ``step``, ``time`` (dates continuing the file's
+    frequency, its time numbers, or row numbers), then per target the forecast and each
+    interval (``lower80``, ``upper80``, ...; empty where a step has none), file units."""
+    names = frame.target_names
+    suffix = (lambda n: f"/{n}") if len(names) > 1 else (lambda n: "")
+    header, columns = ["step", "time"], []
+    for t, name in enumerate(names):
+        header.append(f"forecast{suffix(name)}")
+        columns.append(forecasts.point[0, :, t])
+        for c, (lower, upper) in sorted(forecasts.bands.items()):
+            pct = f"{100 * c:g}"
+            header += [f"lower{pct}{suffix(name)}", f"upper{pct}{suffix(name)}"]
+            columns += [lower[0, :, t], upper[0, :, t]]
+    labels = frame.time_labels(None, time)
+    labels = [int(v) if isinstance(v, float) and v.is_integer() else v for v in labels]
+    cell = lambda v: "" if math.isnan(v) else v  # noqa: E731
+    rows = ([s + 1, labels[s], *(cell(float(c[s])) for c in columns)] for s in range(len(labels)))
     rundir.write_csv(path, header, rows)
 
 
