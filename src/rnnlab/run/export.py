@@ -201,10 +201,15 @@ def to_onnx(
 
 def to_torchscript(deployed: Deployed, inputs: tuple, path: Path) -> None:
     """``torch.jit.trace`` of the graph (the loops unrolled over the window)."""
-    from lightning.pytorch.core.module import _jit_is_scripting  # what to_torchscript uses
+    import lightning.pytorch as pl
 
-    # Lightning's flag: the module's trainer property then answers None instead of raising
-    with quiet_exporters(), torch.no_grad(), _jit_is_scripting():
+    # Tracing reads every property of the (copied) LightningModule, and its `trainer` raises
+    # when none is attached: attach an idle one through the public setter.
+    deployed.net.trainer = pl.Trainer(
+        accelerator="cpu", logger=False, enable_checkpointing=False, enable_progress_bar=False,
+        enable_model_summary=False,
+    )  # fmt: skip
+    with quiet_exporters(), torch.no_grad():
         traced = torch.jit.trace(deployed, inputs, check_trace=False)
     traced.save(str(path))
 
