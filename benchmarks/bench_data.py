@@ -9,22 +9,8 @@ from __future__ import annotations
 import json
 import sys
 import time
-from pathlib import Path
 
-
-def _rss() -> tuple[int, int]:
-    """(current, peak) resident bytes of this process (Linux /proc)."""
-    fields = {}
-    for line in Path("/proc/self/status").read_text().splitlines():
-        key, _, value = line.partition(":")
-        if key in ("VmRSS", "VmHWM"):
-            fields[key] = int(value.split()[0]) * 1024
-    return fields["VmRSS"], fields["VmHWM"]
-
-
-def _reset_peak() -> None:
-    # "5" resets VmHWM to the current RSS (Linux >= 4.0).
-    Path("/proc/self/clear_refs").write_text("5")
+from common import reset_peak, rss
 
 
 def measure_data(n_points: int, seq_len: int, epoch_batches: int | None = None) -> dict:
@@ -36,24 +22,24 @@ def measure_data(n_points: int, seq_len: int, epoch_batches: int | None = None) 
     # The whole series, sine + noise, float32 (what the windows are views of).
     series_bytes = 4 * n_points
     dm = SineDataModule(sample_size=n_points, t_max=n_points / 10, seq_len=seq_len)
-    _reset_peak()
-    before, _ = _rss()
+    reset_peak()
+    before, _ = rss()
     start = time.perf_counter()
     dm.setup("fit")
     build = time.perf_counter() - start
-    _, peak = _rss()
+    _, peak = rss()
     # What the datamodule keeps: the series (time and clean signal are computed on demand).
     kept = sum(t.numel() * t.element_size() for t in vars(dm).values() if torch.is_tensor(t))
 
     # Windowing alone: a second datamodule over the series already in memory.
     base = type("Given", (WindowDataModule,), {"build_series": lambda self: None})(seq_len=seq_len)
     base.series = dm.series
-    _reset_peak()
-    before_w, _ = _rss()
+    reset_peak()
+    before_w, _ = rss()
     start = time.perf_counter()
     base.setup("fit")
     build_w = time.perf_counter() - start
-    _, peak_w = _rss()
+    _, peak_w = rss()
 
     loader = dm.train_dataloader()
     n_batches = 0

@@ -18,21 +18,8 @@ import argparse
 import json
 import os
 import time
-from pathlib import Path
 
-
-def _rss() -> tuple[int, int]:
-    """(current, peak) resident bytes of this process (Linux /proc)."""
-    fields = {}
-    for line in Path("/proc/self/status").read_text().splitlines():
-        key, _, value = line.partition(":")
-        if key in ("VmRSS", "VmHWM"):
-            fields[key] = int(value.split()[0]) * 1024
-    return fields["VmRSS"], fields["VmHWM"]
-
-
-def _reset_peak() -> None:
-    Path("/proc/self/clear_refs").write_text("5")  # VmHWM := VmRSS (Linux >= 4.0)
+from common import reset_peak, rss
 
 
 def synthetic_table(n_series: int, length: int, seed: int = 0):
@@ -61,12 +48,12 @@ def measure(n_series: int, length: int, horizon: int, seq_len: int, seconds: flo
     table = synthetic_table(n_series, length)
     table_bytes = int(table.memory_usage(deep=True).sum())
     dm = PanelDataModule(table=table, seq_len=seq_len, horizon=horizon, batch_size=64)
-    _reset_peak()
-    before, _ = _rss()
+    reset_peak()
+    before, _ = rss()
     start = time.perf_counter()
     dm.setup("fit")
     build = time.perf_counter() - start
-    _, peak = _rss()
+    _, peak = rss()
     kept = sum(t.numel() * t.element_size() for t in (dm.values, dm.starts, dm.static_values))
     kept += dm.raw.nbytes + dm._target_time.nbytes
     loader = iter(dm.train_dataloader())

@@ -47,3 +47,18 @@ def interleaved(
 
 def median(values: list[float]) -> float:
     return float(statistics.median(values))
+
+
+def rss() -> tuple[int, int]:
+    """(current, peak) resident bytes of this process (Linux /proc)."""
+    fields = {}
+    for line in Path("/proc/self/status").read_text().splitlines():
+        key, _, value = line.partition(":")
+        if key in ("VmRSS", "VmHWM"):
+            fields[key] = int(value.split()[0]) * 1024
+    return fields["VmRSS"], fields["VmHWM"]
+
+
+def reset_peak() -> None:
+    """Reset the peak resident size to the current one ("5" to clear_refs, Linux >= 4.0)."""
+    Path("/proc/self/clear_refs").write_text("5")
